@@ -1,0 +1,10 @@
+//! Signal-processing building blocks shared by the features.
+
+/// Sample rate of the `22k` dimensions.
+pub const SR22: u32 = 22_050;
+/// STFT size of the `22k` dimensions (librosa conventions).
+pub const N_FFT: usize = 2048;
+/// STFT hop of the `22k` dimensions.
+pub const HOP: usize = 512;
+/// Bins of one STFT frame: `N_FFT / 2 + 1`.
+pub const N_BINS: usize = N_FFT / 2 + 1;

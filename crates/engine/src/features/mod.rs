@@ -1,0 +1,1 @@
+//! The 25 dimensions, grouped by the signal each one reads.
