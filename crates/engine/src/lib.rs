@@ -1,10 +1,21 @@
 //! sonoprint's engine: decodes audio files and computes the 25-dimension fingerprint of
 //! `docs/fingerprint-v1.md`. No I/O policy and no CLI concerns live here.
+//!
+//! ```no_run
+//! let opts = sonoprint_engine::Options::default();
+//! let a = sonoprint_engine::analyze_file("song.flac".as_ref(), &opts)?;
+//! println!("{} LUFS, {} BPM", a.fingerprint.lufs, a.fingerprint.tempo_bpm);
+//! # Ok::<(), sonoprint_engine::AnalysisError>(())
+//! ```
 
+mod analyze;
+pub mod decode;
 pub mod dsp;
 mod error;
 pub mod features;
 mod fingerprint;
 
+pub use analyze::{analyze_file, analyze_file_guarded, decode_file, DecodeStats, Options};
+pub use decode::OpenOptions;
 pub use error::{AnalysisError, ErrorClass};
 pub use fingerprint::{Analysis, Fingerprint, Metadata, Mode, FINGERPRINT_VERSION};

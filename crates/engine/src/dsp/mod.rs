@@ -1,5 +1,9 @@
 //! Signal-processing building blocks shared by the features.
 
+pub mod chroma;
+pub mod resample;
+pub mod stft;
+
 /// Sample rate of the `22k` dimensions.
 pub const SR22: u32 = 22_050;
 /// STFT size of the `22k` dimensions (librosa conventions).

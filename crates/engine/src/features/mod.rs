@@ -1,1 +1,5 @@
 //! The 25 dimensions, grouped by the signal each one reads.
+
+pub mod loudness;
+pub mod native;
+pub mod spectral;

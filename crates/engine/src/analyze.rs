@@ -1,0 +1,449 @@
+//! The analysis of one file: the excerpt plan, the streaming pipeline that feeds every feature
+//! from one pass over the decoded audio, and the assembly of the fingerprint.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::decode::{self, Access, AudioSource, Failure, OpenOptions, StreamInfo};
+use crate::dsp::resample::Resampler;
+use crate::dsp::stft::Stft;
+use crate::error::{AnalysisError, ErrorClass};
+use crate::features::hpss::{self, Hpss};
+use crate::features::loudness::Loudness;
+use crate::features::native::{bands_and_ratio, Native, Welch};
+use crate::features::pitch::PitchTracker;
+use crate::features::rhythm::{self, ExcerptRhythm, OnsetEnvelope};
+use crate::features::spectral::Spectral;
+use crate::fingerprint::{Analysis, Fingerprint, Metadata, Mode, FINGERPRINT_VERSION};
+
+/// Tracks up to this long are analysed whole in excerpt mode.
+const WHOLE_UP_TO_SEC: u64 = 120;
+/// Excerpt length and where the excerpts are centred.
+const EXCERPT_SEC: u64 = 30;
+const EXCERPT_CENTRES: [f64; 3] = [0.25, 0.50, 0.75];
+/// Shortest audio that gets a fingerprint.
+const MIN_SECONDS: f64 = 1.0;
+
+/// How to analyse a file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub mode: Mode,
+    pub open: OpenOptions,
+}
+
+/// A stretch of the track to analyse, in sample frames.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    start: u64,
+    /// `None`: to the end of the stream.
+    len: Option<u64>,
+}
+
+fn plan(mode: Mode, info: &StreamInfo) -> Vec<Segment> {
+    let sr = info.sample_rate as u64;
+    match (mode, info.total_frames) {
+        (Mode::Full, _) => vec![Segment { start: 0, len: None }],
+        (Mode::Excerpt, Some(total)) if total > WHOLE_UP_TO_SEC * sr => EXCERPT_CENTRES
+            .iter()
+            .map(|&c| Segment {
+                start: ((total as f64 * c) as u64).saturating_sub(EXCERPT_SEC * sr / 2),
+                len: Some(EXCERPT_SEC * sr),
+            })
+            .collect(),
+        (Mode::Excerpt, Some(_)) => vec![Segment { start: 0, len: None }],
+        // Unknown duration: the first 120 s.
+        (Mode::Excerpt, None) => vec![Segment { start: 0, len: Some(WHOLE_UP_TO_SEC * sr) }],
+    }
+}
+
+/// Analyses one file.
+pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisError> {
+    let mut src = decode::open(path, &opts.open)?;
+    let mut tried = vec![src.info().decoder];
+    let first = run(src.as_mut(), opts.mode);
+    let err = match first {
+        Ok(a) => return Ok(a),
+        Err(e) => e,
+    };
+    let wrap = |f: Failure, tried: &[&'static str]| AnalysisError::new(f.class, path, f.message).tried(tried);
+    match err {
+        // The excerpts could not all be reached (a file shorter than its header says):
+        // analyse what decodes, from the start.
+        RunError::PlanBroken => {
+            let mut src = decode::open(path, &opts.open)?;
+            run_plan(src.as_mut(), &[Segment { start: 0, len: None }], opts.mode, true)
+                .map_err(|e| wrap(e.into_failure(), &tried))
+        }
+        // symphonia opened the file but could not decode it: try ffmpeg.
+        RunError::Failed { failure, audio: false }
+            if tried == ["symphonia"]
+                && opts.open.ffmpeg_fallback
+                && matches!(failure.class, ErrorClass::UnsupportedCodec | ErrorClass::Corrupt) =>
+        {
+            match decode::open_ffmpeg(path, &opts.open) {
+                Some(Ok(mut second)) => {
+                    tried.push("ffmpeg");
+                    run(second.as_mut(), opts.mode).map_err(|e| {
+                        let f2 = e.into_failure();
+                        wrap(
+                            Failure::new(failure.class, format!("symphonia: {}; ffmpeg: {}", failure.message, f2.message)),
+                            &tried,
+                        )
+                    })
+                }
+                Some(Err(f2)) => {
+                    tried.push("ffmpeg");
+                    let msg = format!("symphonia: {}; ffmpeg: {}", failure.message, f2.message);
+                    Err(wrap(Failure::new(failure.class, msg), &tried))
+                }
+                None => Err(wrap(failure, &tried)),
+            }
+        }
+        other => Err(wrap(other.into_failure(), &tried)),
+    }
+}
+
+/// Analyses one file on a worker thread, so that a decoder that panics or never returns costs
+/// this call a classified error instead of the caller. A stuck thread cannot be killed: it is
+/// left behind, and a process that must stay clean (the batch runner) isolates decodes in
+/// worker processes instead.
+pub fn analyze_file_guarded(path: &Path, opts: &Options, timeout: Duration) -> Result<Analysis, AnalysisError> {
+    let (tx, rx) = mpsc::channel();
+    let (p, o) = (path.to_path_buf(), opts.clone());
+    let spawned = std::thread::Builder::new().name("analyze".into()).spawn(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyze_file(&p, &o)));
+        let _ = tx.send(r);
+    });
+    if let Err(e) = spawned {
+        return Err(AnalysisError::new(ErrorClass::Io, path, format!("cannot start an analysis thread: {e}")));
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(r)) => r,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(AnalysisError::new(
+                ErrorClass::Panic,
+                path,
+                format!("the decoder or analyser panicked: {what}; please report this file"),
+            ))
+        }
+        Err(_) => Err(AnalysisError::new(
+            ErrorClass::Timeout,
+            path,
+            format!("analysis did not finish within {} s; the file may be damaged", timeout.as_secs_f64()),
+        )),
+    }
+}
+
+enum RunError {
+    /// An excerpt could not be reached or ended early.
+    PlanBroken,
+    Failed { failure: Failure, audio: bool },
+}
+
+impl RunError {
+    fn into_failure(self) -> Failure {
+        match self {
+            RunError::PlanBroken => Failure::new(ErrorClass::Corrupt, "the excerpts could not be reached"),
+            RunError::Failed { failure, .. } => failure,
+        }
+    }
+}
+
+fn run(src: &mut dyn AudioSource, mode: Mode) -> Result<Analysis, RunError> {
+    let segments = plan(mode, src.info());
+    run_plan(src, &segments, mode, false)
+}
+
+fn run_plan(src: &mut dyn AudioSource, segments: &[Segment], mode: Mode, fallback: bool) -> Result<Analysis, RunError> {
+    let info = src.info().clone();
+    let failed = |failure: Failure, audio: bool| RunError::Failed { failure, audio };
+    if info.channels == 0 {
+        return Err(failed(Failure::new(ErrorClass::Corrupt, "the stream states no channel count"), false));
+    }
+    let ch = info.channels;
+    let mut pipe = Pipeline::new(&info).map_err(|m| failed(Failure::new(ErrorClass::UnsupportedCodec, m), false))?;
+    let mut access = if segments.len() == 1 { "whole" } else { "seek" };
+    let mut total_frames = 0u64;
+    let mut short_segment = false;
+    for seg in segments {
+        if seg.start > 0 {
+            match src.seek(seg.start) {
+                Ok(Access::Seek) => {}
+                Ok(Access::Sequential) => access = "sequential",
+                Err(_) => return Err(RunError::PlanBroken),
+            }
+        }
+        pipe.begin_segment().map_err(|m| failed(Failure::new(ErrorClass::Analysis, m), total_frames > 0))?;
+        let mut got = 0u64;
+        loop {
+            let chunk = match src.next_chunk() {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(f) => return Err(failed(f, total_frames + got > 0)),
+            };
+            let frames = (chunk.len() / ch) as u64;
+            let take = seg.len.map_or(frames, |l| frames.min(l - got));
+            pipe.push(&chunk[..take as usize * ch])
+                .map_err(|m| failed(Failure::new(ErrorClass::Analysis, m), true))?;
+            got += take;
+            if seg.len.is_some_and(|l| got >= l) {
+                break;
+            }
+        }
+        pipe.end_segment().map_err(|m| failed(Failure::new(ErrorClass::Analysis, m), true))?;
+        total_frames += got;
+        if seg.len.is_some_and(|l| got < l) {
+            short_segment = true;
+        }
+    }
+    let sr = info.sample_rate as f64;
+    let analyzed = total_frames as f64 / sr;
+    let whole = segments.len() == 1 && segments[0].len.is_none();
+    // An excerpt plan that ran out of audio means the file is shorter than its header says.
+    if short_segment && segments.len() > 1 && !fallback {
+        return Err(RunError::PlanBroken);
+    }
+    let stated_short = info
+        .total_frames
+        .is_some_and(|t| whole && (total_frames as f64) + 0.5 * sr < t as f64 * 0.99);
+    let truncated = src.ended_early() || stated_short || fallback;
+    if analyzed < MIN_SECONDS {
+        let (class, what) = if truncated {
+            (ErrorClass::Truncated, "the file is truncated and")
+        } else {
+            (ErrorClass::TooShort, "the track")
+        };
+        return Err(failed(
+            Failure::new(class, format!("{what} holds {analyzed:.2} s of audio; at least {MIN_SECONDS} s is needed")),
+            total_frames > 0,
+        ));
+    }
+    let fingerprint = pipe.finish(analyzed);
+    if let Some(dim) = fingerprint.first_non_finite() {
+        return Err(failed(
+            Failure::new(ErrorClass::Analysis, format!("dimension {dim} came out non-finite; this is a bug in sonoprint, please report the file")),
+            true,
+        ));
+    }
+    let duration_known = info.total_frames.is_some();
+    let duration_sec = match info.duration_sec() {
+        Some(d) if !truncated => d,
+        _ if whole => analyzed,
+        Some(d) => d,
+        None => analyzed,
+    };
+    Ok(Analysis {
+        fingerprint,
+        metadata: Metadata {
+            duration_sec,
+            sample_rate: info.sample_rate,
+            channels: ch as u32,
+            bits_per_sample: info.bits_per_sample,
+            format: info.format.clone(),
+            codec: info.codec.clone(),
+            analyzed_sec: analyzed,
+            mode,
+            decoder: info.decoder.to_string(),
+            fingerprint_version: FINGERPRINT_VERSION,
+            access: if fallback { "sequential".into() } else { access.into() },
+            duration_known,
+            truncated,
+            skipped_packets: src.skipped_packets(),
+        },
+    })
+}
+
+/// Every feature, fed from one pass over the decoded audio.
+struct Pipeline {
+    channels: usize,
+    lfe: Option<usize>,
+    native: Native,
+    welch: Welch,
+    loudness: Loudness,
+    resampler: Resampler,
+    stft: Stft,
+    spectral: Spectral,
+    hpss: Hpss,
+    pitch: PitchTracker,
+    onset: Option<OnsetEnvelope>,
+    rhythm: Vec<ExcerptRhythm>,
+    mono: Vec<f32>,
+    mono22: Vec<f32>,
+    clean: Vec<f32>,
+}
+
+impl Pipeline {
+    fn new(info: &StreamInfo) -> Result<Pipeline, String> {
+        Ok(Pipeline {
+            channels: info.channels,
+            lfe: info.lfe,
+            native: Native::new(info.sample_rate, info.channels),
+            welch: Welch::new(info.sample_rate),
+            loudness: Loudness::new(info.sample_rate, info.channels, info.lfe),
+            resampler: Resampler::new(info.sample_rate)?,
+            stft: Stft::new(),
+            spectral: Spectral::new(),
+            hpss: Hpss::new(),
+            pitch: PitchTracker::new(),
+            onset: None,
+            rhythm: Vec::new(),
+            mono: Vec::new(),
+            mono22: Vec::new(),
+            clean: Vec::new(),
+        })
+    }
+
+    fn begin_segment(&mut self) -> Result<(), String> {
+        self.loudness.begin_segment()?;
+        self.stft.begin_segment();
+        self.onset = Some(OnsetEnvelope::new());
+        Ok(())
+    }
+
+    fn push(&mut self, x: &[f32]) -> Result<(), String> {
+        // A decoder may emit NaN or infinity on a damaged packet: read it as silence.
+        let x = if x.iter().all(|v| v.is_finite()) {
+            x
+        } else {
+            self.clean.clear();
+            self.clean.extend(x.iter().map(|&v| if v.is_finite() { v } else { 0.0 }));
+            &self.clean
+        };
+        self.native.push(x);
+        self.loudness.push(x)?;
+        mono_mix(x, self.channels, self.lfe, &mut self.mono);
+        self.welch.push(&self.mono);
+        self.resampler.push(&self.mono, &mut self.mono22);
+        self.feed22();
+        Ok(())
+    }
+
+    /// Feeds the resampled mono mix to the `22k` features.
+    fn feed22(&mut self) {
+        let Pipeline { stft, spectral, hpss, onset, pitch, mono22, .. } = self;
+        stft.push(mono22, &mut |fr| {
+            spectral.push(fr);
+            hpss.push_frame(fr.mag);
+            if let Some(o) = onset.as_mut() {
+                o.push_power_frame(fr.power);
+            }
+        });
+        pitch.push(mono22);
+        mono22.clear();
+    }
+
+    fn end_segment(&mut self) -> Result<(), String> {
+        self.resampler.finish(&mut self.mono22);
+        self.feed22();
+        let Pipeline { stft, spectral, hpss, onset, .. } = self;
+        stft.end_segment(&mut |fr| {
+            spectral.push(fr);
+            hpss.push_frame(fr.mag);
+            if let Some(o) = onset.as_mut() {
+                o.push_power_frame(fr.power);
+            }
+        });
+        self.hpss.end_segment();
+        self.pitch.end_segment();
+        if let Some(o) = self.onset.take() {
+            self.rhythm.push(rhythm::analyze_envelope(&o.finish()));
+        }
+        self.welch.end_segment();
+        self.native.end_segment();
+        self.loudness.end_segment();
+        Ok(())
+    }
+
+    fn finish(mut self, analyzed_sec: f64) -> Fingerprint {
+        let (bands, bass_mid_ratio) = bands_and_ratio(self.welch.band_powers());
+        let lufs = self.loudness.integrated();
+        let (tempo_bpm, rhythm_stability, transient_density) = rhythm::combine(&self.rhythm, analyzed_sec);
+        let (e_h, e_p) = self.hpss.energies();
+        let (stereo_width, phase_correlation) = self.native.stereo_image();
+        Fingerprint {
+            sub_bass_pct: bands[0],
+            bass_pct: bands[1],
+            low_mid_pct: bands[2],
+            mid_pct: bands[3],
+            upper_mid_pct: bands[4],
+            presence_pct: bands[5],
+            air_pct: bands[6],
+            lufs,
+            crest_db: self.native.crest_db(),
+            bass_mid_ratio,
+            tempo_bpm,
+            rhythm_stability,
+            transient_density,
+            silence_ratio: self.spectral.silence_ratio(),
+            spectral_centroid: self.spectral.spectral_centroid(),
+            spectral_rolloff: self.spectral.spectral_rolloff(),
+            spectral_flatness: self.spectral.spectral_flatness(),
+            harmonic_ratio: hpss::harmonic_ratio(e_h, e_p),
+            pitch_stability: self.pitch.finish(),
+            chroma_energy: self.spectral.chroma_energy(),
+            dynamic_range_variation: self.native.dynamic_range_variation(),
+            loudness_variation_std: self.loudness.variation(lufs),
+            peak_consistency: self.native.peak_consistency(),
+            stereo_width,
+            phase_correlation,
+        }
+    }
+}
+
+/// The mono mix: the mean of all channels but the LFE.
+fn mono_mix(x: &[f32], channels: usize, lfe: Option<usize>, out: &mut Vec<f32>) {
+    out.clear();
+    match (channels, lfe) {
+        (1, _) => out.extend_from_slice(x),
+        (2, _) => out.extend(x.chunks_exact(2).map(|f| 0.5 * (f[0] + f[1]))),
+        (n, lfe) => {
+            let used = n - usize::from(lfe.is_some_and(|l| l < n));
+            let scale = 1.0 / used.max(1) as f32;
+            out.extend(x.chunks_exact(n).map(|f| {
+                let s: f32 = f.iter().enumerate().filter(|(i, _)| Some(*i) != lfe).map(|(_, v)| v).sum();
+                s * scale
+            }));
+        }
+    }
+}
+
+/// What decoding alone produced: the floor the analysis is measured against.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeStats {
+    /// Seconds of audio decoded.
+    pub decoded_sec: f64,
+    /// Duration of the track.
+    pub duration_sec: f64,
+}
+
+/// Decodes exactly what `analyze_file` would analyse (same excerpt plan, same seeks) and
+/// discards it: the cost of decoding alone, for benchmarks.
+pub fn decode_file(path: &Path, opts: &Options) -> Result<DecodeStats, AnalysisError> {
+    let mut src = decode::open(path, &opts.open)?;
+    let info = src.info().clone();
+    let wrap = |f: Failure| AnalysisError::new(f.class, path, f.message);
+    let ch = info.channels.max(1) as u64;
+    let mut frames = 0u64;
+    for seg in plan(opts.mode, &info) {
+        if seg.start > 0 {
+            src.seek(seg.start).map_err(wrap)?;
+        }
+        let mut got = 0u64;
+        while let Some(chunk) = src.next_chunk().map_err(wrap)? {
+            got += chunk.len() as u64 / ch;
+            if seg.len.is_some_and(|l| got >= l) {
+                got = seg.len.unwrap_or(got);
+                break;
+            }
+        }
+        frames += got;
+    }
+    let decoded_sec = frames as f64 / info.sample_rate as f64;
+    Ok(DecodeStats { decoded_sec, duration_sec: info.duration_sec().unwrap_or(decoded_sec) })
+}

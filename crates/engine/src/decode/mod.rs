@@ -1,0 +1,180 @@
+//! Decoding: any common audio file to interleaved `f32` chunks, streamed, with seeking for the
+//! excerpt plan. symphonia first; an `ffmpeg` subprocess when symphonia cannot read the file.
+
+mod ffmpeg;
+pub mod sniff;
+mod symphonia;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::{AnalysisError, ErrorClass};
+use sniff::Kind;
+
+/// What the decoder knows about the stream before decoding it.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    pub sample_rate: u32,
+    pub channels: usize,
+    pub bits_per_sample: Option<u32>,
+    /// Container name, e.g. `flac`, `mp3`, `mp4`, `ogg`, `wav`, `aiff`.
+    pub format: String,
+    /// Codec name, e.g. `flac`, `mp3`, `aac`.
+    pub codec: String,
+    /// Length in sample frames as the container states it, when it does.
+    pub total_frames: Option<u64>,
+    /// Index of the LFE channel, excluded from the mono mix and from loudness.
+    pub lfe: Option<usize>,
+    /// Which decoding path this is: `symphonia` or `ffmpeg`.
+    pub decoder: &'static str,
+}
+
+impl StreamInfo {
+    pub fn duration_sec(&self) -> Option<f64> {
+        self.total_frames.map(|f| f as f64 / self.sample_rate as f64)
+    }
+}
+
+/// How a seek was carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The container seeked to the position.
+    Seek,
+    /// The stream was decoded up to the position (the format cannot seek accurately).
+    Sequential,
+}
+
+/// A failure inside a decoder, before the path is attached.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Failure { class, message: message.into() }
+    }
+}
+
+/// A stream of decoded audio.
+pub trait AudioSource: Send {
+    fn info(&self) -> &StreamInfo;
+    /// Positions the stream so that the next chunk starts at sample frame `frame`.
+    fn seek(&mut self, frame: u64) -> Result<Access, Failure>;
+    /// The next chunk of interleaved samples, `Ok(None)` at the end of the stream.
+    fn next_chunk(&mut self) -> Result<Option<&[f32]>, Failure>;
+    /// Packets that failed to decode and were skipped.
+    fn skipped_packets(&self) -> u32;
+    /// The stream ended before the end its container announced, or in the middle of a packet.
+    fn ended_early(&self) -> bool;
+}
+
+/// Options for opening a file.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Allow the ffmpeg fallback when it is on the PATH.
+    pub ffmpeg_fallback: bool,
+    /// Longest an ffmpeg subprocess may run before it is killed.
+    pub ffmpeg_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { ffmpeg_fallback: true, ffmpeg_timeout: Duration::from_secs(120) }
+    }
+}
+
+/// Opens `path` for decoding: checks what it is without blocking, sniffs the content, then tries
+/// symphonia and, when symphonia cannot read it, ffmpeg.
+pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn AudioSource>, AnalysisError> {
+    let fail = |class, msg: String| AnalysisError::new(class, path, msg);
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let msg = if std::fs::symlink_metadata(path).is_ok() {
+                "dangling symbolic link: its target does not exist".to_string()
+            } else {
+                "file not found".to_string()
+            };
+            return Err(fail(ErrorClass::Io, msg));
+        }
+        Err(e) => return Err(fail(ErrorClass::Io, format!("cannot read file metadata: {e}"))),
+    };
+    if meta.is_dir() {
+        return Err(fail(ErrorClass::Io, "is a directory, not an audio file".into()));
+    }
+    if !meta.is_file() {
+        // Opening a FIFO would block for ever; a device or socket is never a track.
+        return Err(fail(
+            ErrorClass::Io,
+            "not a regular file (FIFO, socket or device); not opened".into(),
+        ));
+    }
+    if meta.len() == 0 {
+        return Err(fail(ErrorClass::Empty, "file is empty (0 bytes)".into()));
+    }
+    let mut file = File::open(path)
+        .map_err(|e| fail(ErrorClass::Io, format!("cannot open file: {e}; check its permissions")))?;
+    let mut head = Vec::with_capacity(64);
+    (&mut file)
+        .take(64)
+        .read_to_end(&mut head)
+        .map_err(|e| fail(ErrorClass::Io, format!("cannot read file: {e}")))?;
+    let kind = sniff::sniff(&head);
+    if let Kind::Other(what) = kind {
+        return Err(fail(ErrorClass::NotAudio, format!("content is {what}, not audio")));
+    }
+
+    let mut tried = vec!["symphonia"];
+    let first = match symphonia::SymphoniaSource::open(file, meta.len()) {
+        Ok(src) => return Ok(Box::new(src)),
+        Err(f) => f,
+    };
+    // Empty, I/O and short-file failures are about the file, not the decoder: ffmpeg would say
+    // the same, slower.
+    let worth_fallback = matches!(
+        first.class,
+        ErrorClass::UnsupportedCodec | ErrorClass::NotAudio | ErrorClass::Corrupt
+    );
+    if !(opts.ffmpeg_fallback && worth_fallback) {
+        return Err(fail(first.class, first.message).tried(&tried));
+    }
+    let Some(ffmpeg) = ffmpeg::locate() else {
+        let class = if kind == Kind::Unknown && first.class == ErrorClass::NotAudio {
+            ErrorClass::NotAudio
+        } else {
+            first.class
+        };
+        let msg = format!(
+            "{}; installing ffmpeg (on the PATH) would let sonoprint try a second decoder",
+            first.message
+        );
+        return Err(fail(class, msg).tried(&tried));
+    };
+    tried.push("ffmpeg");
+    match ffmpeg::FfmpegSource::open(&ffmpeg, path, opts.ffmpeg_timeout) {
+        Ok(src) => Ok(Box::new(src)),
+        Err(second) => {
+            // symphonia's verdict is the more specific one unless ffmpeg says it is not audio.
+            let class = if kind == Kind::Unknown && second.class == ErrorClass::NotAudio {
+                ErrorClass::NotAudio
+            } else {
+                first.class
+            };
+            let msg = format!("symphonia: {}; ffmpeg: {}", first.message, second.message);
+            Err(fail(class, msg).tried(&tried))
+        }
+    }
+}
+
+/// Opens `path` with ffmpeg alone: `None` when ffmpeg is not installed.
+pub fn open_ffmpeg(path: &Path, opts: &OpenOptions) -> Option<Result<Box<dyn AudioSource>, Failure>> {
+    let ffmpeg = ffmpeg::locate()?;
+    Some(
+        ffmpeg::FfmpegSource::open(&ffmpeg, path, opts.ffmpeg_timeout)
+            .map(|s| Box::new(s) as Box<dyn AudioSource>),
+    )
+}

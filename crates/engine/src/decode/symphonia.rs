@@ -1,0 +1,284 @@
+//! The symphonia decoding path.
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::codecs::CodecParameters;
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
+use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::common::Limit;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::{Time, TimeBase, Timestamp};
+
+use super::{Access, AudioSource, Failure, StreamInfo};
+use crate::error::ErrorClass;
+
+/// Skipped packets tolerated before a file counts as corrupt: more than this many in a row, or
+/// more than `MAX_BAD_SHARE` of all packets once `MIN_BAD_FOR_SHARE` have failed. A few bad
+/// packets (a scratch in a rip, a bad sector) are skipped; a stream that is mostly garbage fails.
+const MAX_BAD_IN_A_ROW: u32 = 200;
+const MIN_BAD_FOR_SHARE: u32 = 50;
+const MAX_BAD_SHARE: f64 = 0.10;
+
+pub struct SymphoniaSource {
+    reader: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    time_base: Option<TimeBase>,
+    info: StreamInfo,
+    buf: Vec<f32>,
+    /// Frame position of the next sample the decoder produces, once known.
+    pos: Option<u64>,
+    /// Where the caller wants the next chunk to start, after a seek.
+    target: Option<u64>,
+    packets: u64,
+    skipped: u32,
+    bad_in_a_row: u32,
+    ended_early: bool,
+}
+
+fn classify(e: &SymError) -> ErrorClass {
+    match e {
+        SymError::IoError(_) => ErrorClass::Corrupt,
+        SymError::Unsupported(_) => ErrorClass::UnsupportedCodec,
+        _ => ErrorClass::Corrupt,
+    }
+}
+
+impl SymphoniaSource {
+    pub fn open(mut file: File, len: u64) -> Result<Self, Failure> {
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Failure::new(ErrorClass::Io, format!("cannot read file: {e}")))?;
+        let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+        // Cover art is never used: do not hold a 12 MB picture in memory.
+        let meta_opts = MetadataOptions::default().limit_visual_bytes(Limit::Maximum(0));
+        // No extension hint: the content decides, not the name.
+        let reader = symphonia::default::get_probe()
+            .probe(&Hint::new(), mss, FormatOptions::default(), meta_opts)
+            .map_err(|e| match e {
+                SymError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    Failure::new(
+                        if len < 4096 { ErrorClass::Truncated } else { ErrorClass::Corrupt },
+                        format!("the file ends before its audio stream could be identified ({e})"),
+                    )
+                }
+                SymError::Unsupported(_) => Failure::new(
+                    ErrorClass::NotAudio,
+                    "no audio container recognised in the content".to_string(),
+                ),
+                other => Failure::new(classify(&other), format!("cannot read the container: {other}")),
+            })?;
+        let fmt_name = match reader.format_info().short_name {
+            "isomp4" => "mp4",
+            "wave" => "wav",
+            other => other,
+        }
+        .to_string();
+        let track = reader
+            .default_track(TrackType::Audio)
+            .or_else(|| reader.first_track_known_codec(TrackType::Audio))
+            .ok_or_else(|| Failure::new(ErrorClass::NotAudio, "the container holds no audio track"))?
+            .clone();
+        let params = match &track.codec_params {
+            Some(CodecParameters::Audio(p)) => p.clone(),
+            _ => return Err(Failure::new(ErrorClass::UnsupportedCodec, "the audio track has no codec parameters")),
+        };
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|e| Failure::new(ErrorClass::UnsupportedCodec, format!("no symphonia decoder for this codec: {e}")))?;
+        let codec = decoder.codec_info().short_name.to_string();
+        let sample_rate = params
+            .sample_rate
+            .filter(|&r| r > 0)
+            .ok_or_else(|| Failure::new(ErrorClass::Corrupt, "the stream states no sample rate"))?;
+        let (channels, lfe) = match &params.channels {
+            Some(ch) => (ch.count(), lfe_index(ch)),
+            None => (0, None),
+        };
+        let total_frames = track.num_frames.or_else(|| {
+            let (tb, dur) = (track.time_base?, track.duration?);
+            let secs = tb.calc_duration(dur)?.as_secs_f64();
+            Some((secs * sample_rate as f64).round() as u64)
+        });
+        let info = StreamInfo {
+            sample_rate,
+            channels,
+            bits_per_sample: params.bits_per_sample,
+            format: fmt_name,
+            codec,
+            total_frames: total_frames.filter(|&f| f > 0),
+            lfe,
+            decoder: "symphonia",
+        };
+        Ok(SymphoniaSource {
+            reader,
+            decoder,
+            track_id: track.id,
+            time_base: track.time_base,
+            info,
+            buf: Vec::new(),
+            pos: Some(0),
+            target: None,
+            packets: 0,
+            skipped: 0,
+            bad_in_a_row: 0,
+            ended_early: false,
+        })
+    }
+
+    fn ts_to_frame(&self, ts: Timestamp) -> Option<u64> {
+        let secs = self.time_base?.calc_time(ts)?.as_secs_f64();
+        Some((secs * self.info.sample_rate as f64).round().max(0.0) as u64)
+    }
+
+    fn note_bad_packet(&mut self, what: &str, e: &SymError) -> Result<(), Failure> {
+        self.skipped += 1;
+        self.bad_in_a_row += 1;
+        let share = self.skipped as f64 / self.packets.max(1) as f64;
+        if self.bad_in_a_row > MAX_BAD_IN_A_ROW
+            || (self.skipped > MIN_BAD_FOR_SHARE && share > MAX_BAD_SHARE)
+        {
+            return Err(Failure::new(
+                ErrorClass::Corrupt,
+                format!(
+                    "the file appears corrupted: {} of {} packets failed to {what} (last error: {e})",
+                    self.skipped, self.packets
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Index of the LFE channel in the decoded (canonical) channel order.
+fn lfe_index(ch: &symphonia::core::audio::Channels) -> Option<usize> {
+    use symphonia::core::audio::{Channels, Position};
+    match ch {
+        Channels::Positioned(pos) if pos.contains(Position::LFE1) => {
+            Some((pos.bits() & (Position::LFE1.bits() - 1)).count_ones() as usize)
+        }
+        _ => None,
+    }
+}
+
+impl AudioSource for SymphoniaSource {
+    fn info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    fn seek(&mut self, frame: u64) -> Result<Access, Failure> {
+        let secs = frame as f64 / self.info.sample_rate as f64;
+        let seeked = Time::try_from_secs_f64(secs).and_then(|time| {
+            self.reader
+                .seek(SeekMode::Accurate, SeekTo::Time { time, track_id: Some(self.track_id) })
+                .ok()
+        });
+        self.target = Some(frame);
+        match seeked {
+            Some(_) => {
+                self.decoder.reset();
+                // The first packet's timestamp tells where decoding resumes.
+                self.pos = None;
+                Ok(Access::Seek)
+            }
+            None => match self.pos {
+                // Forward from where we are: decode and discard up to the target.
+                Some(p) if p <= frame => Ok(Access::Sequential),
+                _ => Err(Failure::new(ErrorClass::Corrupt, format!("cannot seek to {secs:.1} s"))),
+            },
+        }
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<&[f32]>, Failure> {
+        loop {
+            let packet = match self.reader.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(None),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.ended_early = true;
+                    return Ok(None);
+                }
+                Err(SymError::IoError(e)) => {
+                    return Err(Failure::new(ErrorClass::Io, format!("read error: {e}")))
+                }
+                Err(SymError::ResetRequired) => return Ok(None),
+                Err(e) => {
+                    // A demuxer error: some readers resynchronise on the next call.
+                    self.packets += 1;
+                    self.note_bad_packet("demux", &e)?;
+                    continue;
+                }
+            };
+            if packet.track_id != self.track_id {
+                continue;
+            }
+            self.packets += 1;
+            let start_frame = match self.pos {
+                Some(p) => p,
+                None => self.ts_to_frame(packet.pts).unwrap_or(0),
+            };
+            let channels = self.info.channels;
+            let decoded = match self.decoder.decode(&packet) {
+                Ok(buf) => {
+                    let n_ch = buf.spec().channels().count();
+                    if buf.frames() == 0 {
+                        None
+                    } else if channels != 0 && n_ch != channels {
+                        Some(Err(n_ch))
+                    } else {
+                        buf.copy_to_vec_interleaved::<f32>(&mut self.buf);
+                        Some(Ok((buf.frames(), n_ch)))
+                    }
+                }
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.ended_early = true;
+                    return Ok(None);
+                }
+                Err(SymError::Unsupported(what)) if self.packets == 1 => {
+                    return Err(Failure::new(
+                        ErrorClass::UnsupportedCodec,
+                        format!("symphonia cannot decode this stream: {what}"),
+                    ))
+                }
+                Err(e) => {
+                    self.note_bad_packet("decode", &e)?;
+                    continue;
+                }
+            };
+            let (frames, n_ch) = match decoded {
+                None => continue,
+                Some(Err(n_ch)) => {
+                    let e = SymError::DecodeError("channel count changed mid-stream");
+                    self.note_bad_packet(&format!("decode ({n_ch} channels)"), &e)?;
+                    continue;
+                }
+                Some(Ok(v)) => v,
+            };
+            self.bad_in_a_row = 0;
+            if self.info.channels == 0 {
+                self.info.channels = n_ch;
+            }
+            self.pos = Some(start_frame + frames as u64);
+            let mut skip = 0;
+            if let Some(t) = self.target {
+                if start_frame + frames as u64 <= t {
+                    continue; // wholly before the target
+                }
+                skip = t.saturating_sub(start_frame) as usize;
+                self.target = None;
+            }
+            return Ok(Some(&self.buf[skip * n_ch..]));
+        }
+    }
+
+    fn skipped_packets(&self) -> u32 {
+        self.skipped
+    }
+
+    fn ended_early(&self) -> bool {
+        self.ended_early
+    }
+}

@@ -1,0 +1,314 @@
+//! Dimensions read at the file's own rate: the band spectrum, crest factor, per-second block
+//! statistics and the stereo image.
+
+use std::sync::Arc;
+
+use realfft::{RealFftPlanner, RealToComplex};
+
+/// Welch frame length for the band spectrum.
+const WELCH_N: usize = 8192;
+const BAND_EDGES: [f64; 8] = [20.0, 60.0, 250.0, 500.0, 2000.0, 4000.0, 8000.0, 20000.0];
+/// −60 dBFS as an RMS amplitude.
+pub const ACTIVE_RMS: f64 = 1e-3;
+
+/// Welch power spectrum of the mono mix: Hann frames of 8192, 50 % overlap, `|X|^2` summed.
+pub struct Welch {
+    fft: Arc<dyn RealToComplex<f32>>,
+    window: Vec<f32>,
+    buf: Vec<f32>,
+    input: Vec<f32>,
+    spectrum: Vec<realfft::num_complex::Complex<f32>>,
+    scratch: Vec<realfft::num_complex::Complex<f32>>,
+    power: Vec<f64>,
+    /// Frames taken in the current segment.
+    seg_frames: usize,
+    rate: f64,
+}
+
+impl Welch {
+    pub fn new(rate: u32) -> Welch {
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(WELCH_N);
+        let window = (0..WELCH_N)
+            .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / WELCH_N as f64).cos()) as f32)
+            .collect();
+        Welch {
+            spectrum: fft.make_output_vec(),
+            scratch: fft.make_scratch_vec(),
+            fft,
+            window,
+            buf: Vec::with_capacity(2 * WELCH_N),
+            input: vec![0.0; WELCH_N],
+            power: vec![0.0; WELCH_N / 2 + 1],
+            seg_frames: 0,
+            rate: rate as f64,
+        }
+    }
+
+    pub fn push(&mut self, mono: &[f32]) {
+        let mut rest = mono;
+        while !rest.is_empty() {
+            let take = (WELCH_N - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() == WELCH_N {
+                self.frame();
+                self.buf.drain(..WELCH_N / 2);
+            }
+        }
+    }
+
+    fn frame(&mut self) {
+        for ((d, &s), &w) in self.input.iter_mut().zip(&self.buf).zip(&self.window) {
+            *d = s * w;
+        }
+        self.input[self.buf.len()..].fill(0.0);
+        // Lengths come from the plan itself, so the transform cannot fail.
+        let _ = self.fft.process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch);
+        for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
+            *p += (c.re as f64).powi(2) + (c.im as f64).powi(2);
+        }
+        self.seg_frames += 1;
+    }
+
+    /// Ends a segment. A segment shorter than one frame still counts, zero-padded, so that short
+    /// files get a spectrum; otherwise the incomplete last frame is dropped (as scipy's Welch).
+    pub fn end_segment(&mut self) {
+        if self.seg_frames == 0 && !self.buf.is_empty() {
+            self.frame();
+        }
+        self.buf.clear();
+        self.seg_frames = 0;
+    }
+
+    /// Power in each of the seven bands (bins whose centre lies in the band, below Nyquist).
+    pub fn band_powers(&self) -> [f64; 7] {
+        let nyquist = self.rate / 2.0;
+        let mut bands = [0f64; 7];
+        for (k, &p) in self.power.iter().enumerate() {
+            let f = k as f64 * self.rate / WELCH_N as f64;
+            if f >= nyquist {
+                break;
+            }
+            if let Some(b) = (0..7).find(|&b| f >= BAND_EDGES[b] && f < BAND_EDGES[b + 1]) {
+                bands[b] += p;
+            }
+        }
+        bands
+    }
+}
+
+/// The seven band fractions (1/7 each for silence) and `bass_mid_ratio` in dB.
+pub fn bands_and_ratio(p: [f64; 7]) -> ([f64; 7], f64) {
+    let total: f64 = p.iter().sum();
+    let fractions = if total > 0.0 { p.map(|v| v / total) } else { [1.0 / 7.0; 7] };
+    let bass = p[1];
+    let mid = p[2] + p[3];
+    let ratio = match (bass > 0.0, mid > 0.0) {
+        (false, false) => 0.0,
+        (true, false) => 60.0,
+        (false, true) => -60.0,
+        (true, true) => (10.0 * (bass / mid).log10()).clamp(-60.0, 60.0),
+    };
+    (fractions, ratio)
+}
+
+/// Peak, RMS, 1 s blocks and the stereo sums, over all samples pushed.
+pub struct Native {
+    channels: usize,
+    rate: usize,
+    peak: f32,
+    sum_sq: f64,
+    samples: u64,
+    // Stereo: L = channel 0, R = channel 1 (R = L for mono).
+    sum_l: f64,
+    sum_r: f64,
+    sum_ll: f64,
+    sum_rr: f64,
+    sum_lr: f64,
+    sum_mid: f64,
+    sum_side: f64,
+    frames: u64,
+    // The 1 s block in progress.
+    block_len: usize,
+    block_peak: f32,
+    block_sq: f64,
+    /// (crest dB, peak) of every complete block above −60 dBFS.
+    blocks: Vec<(f32, f32)>,
+}
+
+impl Native {
+    pub fn new(rate: u32, channels: usize) -> Native {
+        Native {
+            channels: channels.max(1),
+            rate: rate as usize,
+            peak: 0.0,
+            sum_sq: 0.0,
+            samples: 0,
+            sum_l: 0.0,
+            sum_r: 0.0,
+            sum_ll: 0.0,
+            sum_rr: 0.0,
+            sum_lr: 0.0,
+            sum_mid: 0.0,
+            sum_side: 0.0,
+            frames: 0,
+            block_len: 0,
+            block_peak: 0.0,
+            block_sq: 0.0,
+            blocks: Vec::new(),
+        }
+    }
+
+    /// Adds interleaved samples (whole frames).
+    pub fn push(&mut self, x: &[f32]) {
+        let ch = self.channels;
+        let mut rest = x;
+        while !rest.is_empty() {
+            // Work one block-piece at a time so the block bookkeeping stays out of the inner loop.
+            let frames = (self.rate - self.block_len).min(rest.len() / ch);
+            if frames == 0 {
+                break;
+            }
+            let (now, later) = rest.split_at(frames * ch);
+            rest = later;
+            let (mut pk, mut sq) = (0f32, 0f64);
+            // f32 partial sums per 4096 samples keep the f64 adds off the hot path without
+            // losing precision that matters.
+            for part in now.chunks(4096) {
+                let mut s = 0f32;
+                for &v in part {
+                    pk = pk.max(v.abs());
+                    s += v * v;
+                }
+                sq += s as f64;
+            }
+            self.peak = self.peak.max(pk);
+            self.sum_sq += sq;
+            self.samples += now.len() as u64;
+            self.block_peak = self.block_peak.max(pk);
+            self.block_sq += sq;
+            self.block_len += frames;
+            self.stereo(now);
+            if self.block_len == self.rate {
+                self.close_block();
+            }
+        }
+    }
+
+    fn stereo(&mut self, x: &[f32]) {
+        let ch = self.channels;
+        let (mut l1, mut r1, mut ll, mut rr, mut lr, mut mm, mut ss) = (0f64, 0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+        for part in x.chunks(ch * 1024) {
+            let (mut a, mut b, mut c, mut d, mut e, mut f, mut g) = (0f32, 0f32, 0f32, 0f32, 0f32, 0f32, 0f32);
+            for fr in part.chunks_exact(ch) {
+                let l = fr[0];
+                let r = if ch > 1 { fr[1] } else { l };
+                let m = 0.5 * (l + r);
+                let s = 0.5 * (l - r);
+                a += l;
+                b += r;
+                c += l * l;
+                d += r * r;
+                e += l * r;
+                f += m * m;
+                g += s * s;
+            }
+            l1 += a as f64;
+            r1 += b as f64;
+            ll += c as f64;
+            rr += d as f64;
+            lr += e as f64;
+            mm += f as f64;
+            ss += g as f64;
+        }
+        self.sum_l += l1;
+        self.sum_r += r1;
+        self.sum_ll += ll;
+        self.sum_rr += rr;
+        self.sum_lr += lr;
+        self.sum_mid += mm;
+        self.sum_side += ss;
+        self.frames += (x.len() / ch) as u64;
+    }
+
+    fn close_block(&mut self) {
+        let n = (self.block_len * self.channels) as f64;
+        let rms = (self.block_sq / n).sqrt();
+        if rms > ACTIVE_RMS {
+            let crest = 20.0 * (self.block_peak as f64 / rms).log10();
+            self.blocks.push((crest as f32, self.block_peak));
+        }
+        self.block_len = 0;
+        self.block_peak = 0.0;
+        self.block_sq = 0.0;
+    }
+
+    /// Ends a segment: an incomplete 1 s block is dropped.
+    pub fn end_segment(&mut self) {
+        self.block_len = 0;
+        self.block_peak = 0.0;
+        self.block_sq = 0.0;
+    }
+
+    pub fn crest_db(&self) -> f64 {
+        let rms = (self.sum_sq / self.samples.max(1) as f64).sqrt();
+        if self.peak <= 0.0 || rms <= 0.0 {
+            return 0.0;
+        }
+        (20.0 * (self.peak as f64 / rms).log10()).clamp(0.0, 40.0)
+    }
+
+    /// `(stereo_width, phase_correlation)`.
+    pub fn stereo_image(&self) -> (f64, f64) {
+        if self.channels < 2 || self.frames == 0 {
+            return (0.0, 1.0);
+        }
+        let n = self.frames as f64;
+        let (rm, rs) = ((self.sum_mid / n).sqrt(), (self.sum_side / n).sqrt());
+        let width = if rm + rs > 0.0 { rs / (rm + rs) } else { 0.0 };
+        let (ml, mr) = (self.sum_l / n, self.sum_r / n);
+        let var_l = (self.sum_ll / n - ml * ml).max(0.0);
+        let var_r = (self.sum_rr / n - mr * mr).max(0.0);
+        let cov = self.sum_lr / n - ml * mr;
+        // A channel counts as constant when its variance is at the rounding level of the f32 sums.
+        let tiny = |v: f64, sq: f64| v <= 1e-6 * (sq / n).max(1e-30);
+        let corr = match (tiny(var_l, self.sum_ll), tiny(var_r, self.sum_rr)) {
+            (true, true) => 1.0,
+            (true, false) | (false, true) => 0.0,
+            _ => (cov / (var_l * var_r).sqrt()).clamp(-1.0, 1.0),
+        };
+        (width.clamp(0.0, 1.0), corr)
+    }
+
+    /// `dynamic_range_variation`: population std `v` of the block crest factors, `v / (v + 6)`.
+    pub fn dynamic_range_variation(&self) -> f64 {
+        if self.blocks.len() < 2 {
+            return 0.0;
+        }
+        let v = pop_std(self.blocks.iter().map(|b| b.0 as f64));
+        v / (v + 6.0)
+    }
+
+    /// `peak_consistency`: `1 / (1 + CV)` of the block peaks; 1 with fewer than 2 blocks.
+    pub fn peak_consistency(&self) -> f64 {
+        if self.blocks.len() < 2 {
+            return 1.0;
+        }
+        let mean = self.blocks.iter().map(|b| b.1 as f64).sum::<f64>() / self.blocks.len() as f64;
+        if mean <= 0.0 {
+            return 1.0;
+        }
+        let cv = pop_std(self.blocks.iter().map(|b| b.1 as f64)) / mean;
+        1.0 / (1.0 + cv)
+    }
+}
+
+/// Population standard deviation.
+pub fn pop_std(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let (n, sum) = values.clone().fold((0usize, 0f64), |(n, s), v| (n + 1, s + v));
+    if n == 0 {
+        return 0.0;
+    }
+    let mean = sum / n as f64;
+    (values.map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt()
+}

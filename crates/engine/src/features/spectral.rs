@@ -1,0 +1,127 @@
+//! Frame statistics of the `22k` STFT: silence, centroid, rolloff, flatness and chroma.
+
+use crate::dsp::chroma::ChromaFilterbank;
+use crate::dsp::stft::Frame;
+use crate::dsp::{N_BINS, N_FFT, SR22};
+
+use super::native::ACTIVE_RMS;
+
+pub struct Spectral {
+    chroma_fb: ChromaFilterbank,
+    freqs: Vec<f32>,
+    /// RMS of every frame, for `silence_ratio` (it needs the loudest frame of the track).
+    rms: Vec<f32>,
+    centroid: Vec<f32>,
+    rolloff: Vec<f32>,
+    flatness: Vec<f32>,
+    chroma_sum: f64,
+    chroma_frames: u64,
+    cumsum: Vec<f32>,
+}
+
+impl Default for Spectral {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Spectral {
+    pub fn new() -> Spectral {
+        Spectral {
+            chroma_fb: ChromaFilterbank::new(),
+            freqs: (0..N_BINS).map(|k| (k as f64 * SR22 as f64 / N_FFT as f64) as f32).collect(),
+            rms: Vec::new(),
+            centroid: Vec::new(),
+            rolloff: Vec::new(),
+            flatness: Vec::new(),
+            chroma_sum: 0.0,
+            chroma_frames: 0,
+            cumsum: vec![0.0; N_BINS],
+        }
+    }
+
+    pub fn push(&mut self, fr: &Frame<'_>) {
+        self.rms.push(fr.rms);
+        if (fr.rms as f64) <= ACTIVE_RMS {
+            return;
+        }
+        // Centroid and rolloff read the magnitude (librosa's default power=1 spectrogram).
+        let mut total = 0f64;
+        let mut weighted = 0f64;
+        let mut acc = 0f32;
+        for ((&m, &f), c) in fr.mag.iter().zip(&self.freqs).zip(&mut self.cumsum) {
+            total += m as f64;
+            weighted += (m * f) as f64;
+            acc += m;
+            *c = acc;
+        }
+        if total > 0.0 {
+            self.centroid.push((weighted / total) as f32);
+            let threshold = 0.85 * acc;
+            let k = self.cumsum.partition_point(|&c| c < threshold).min(N_BINS - 1);
+            self.rolloff.push(self.freqs[k]);
+        }
+        // Flatness of max(|S|^2, 1e-10): geometric over arithmetic mean, in the log domain.
+        let (mut log_sum, mut sum) = (0f64, 0f64);
+        for &p in fr.power {
+            let p = p.max(1e-10);
+            log_sum += (p as f64).ln();
+            sum += p as f64;
+        }
+        let n = N_BINS as f64;
+        self.flatness.push(((log_sum / n).exp() / (sum / n)) as f32);
+        let mut chroma = [0f32; 12];
+        self.chroma_fb.apply(fr.power, &mut chroma);
+        let s: f64 = chroma.iter().map(|&c| c as f64).sum();
+        if s > 0.0 {
+            self.chroma_sum += chroma.iter().map(|&c| (c as f64 / s).powi(2)).sum::<f64>();
+            self.chroma_frames += 1;
+        }
+    }
+
+    /// `silence_ratio`: frames below −60 dBFS or more than 40 dB below the loudest frame.
+    /// Digital silence (no frame above 0) reads 1.
+    pub fn silence_ratio(&self) -> f64 {
+        let loudest = self.rms.iter().fold(0f32, |a, &b| a.max(b)) as f64;
+        if self.rms.is_empty() || loudest <= 0.0 {
+            return 1.0;
+        }
+        let floor = ACTIVE_RMS.max(loudest * 0.01);
+        let silent = self.rms.iter().filter(|&&r| (r as f64) <= floor).count();
+        silent as f64 / self.rms.len() as f64
+    }
+
+    pub fn spectral_centroid(&mut self) -> f64 {
+        (median(&mut self.centroid) / 8000.0).clamp(0.0, 1.0)
+    }
+
+    pub fn spectral_rolloff(&mut self) -> f64 {
+        (median(&mut self.rolloff) / 10_000.0).clamp(0.0, 1.0)
+    }
+
+    pub fn spectral_flatness(&mut self) -> f64 {
+        median(&mut self.flatness).clamp(0.0, 1.0)
+    }
+
+    pub fn chroma_energy(&self) -> f64 {
+        if self.chroma_frames == 0 {
+            0.0
+        } else {
+            (self.chroma_sum / self.chroma_frames as f64).clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// Median as numpy computes it (mean of the two middle values for an even count); 0 if empty.
+pub fn median(v: &mut [f32]) -> f64 {
+    let n = v.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let (_, &mut hi, _) = v.select_nth_unstable_by(n / 2, f32::total_cmp);
+    if n % 2 == 1 {
+        return hi as f64;
+    }
+    let lo = v[..n / 2].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    (lo as f64 + hi as f64) / 2.0
+}
