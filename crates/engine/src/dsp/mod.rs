@@ -1,5 +1,7 @@
 //! Signal-processing building blocks shared by the features.
 
+pub mod mel;
+
 /// Sample rate of the `22k` dimensions.
 pub const SR22: u32 = 22_050;
 /// STFT size of the `22k` dimensions (librosa conventions).
