@@ -1,1 +1,3 @@
 //! The 25 dimensions, grouped by the signal each one reads.
+
+pub mod pitch;
