@@ -1,0 +1,437 @@
+//! Dimension 19, `pitch_stability`: streaming YIN (de Cheveigné & Kawahara 2002) on the mono
+//! mix at 22 050 Hz, as defined in `docs/fingerprint-v1.md`.
+//!
+//! Frames of 2048 samples at hop 1024 start at sample 0 of each segment (no centring). The
+//! difference function is computed from an FFT autocorrelation and prefix sums of squares, in
+//! `f64`: near the true period `d(τ)` is a small difference of large energies, and `f32`
+//! cancellation would make the local-minimum descent and the interpolation jitter.
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+
+use crate::dsp::SR22;
+
+/// YIN frame length in samples.
+pub const FRAME: usize = 2048;
+/// YIN hop in samples.
+pub const FRAME_HOP: usize = 1024;
+/// Absolute threshold on the cumulative-mean-normalised difference.
+const THRESHOLD: f64 = 0.15;
+/// Highest f0 searched, in Hz.
+const F0_MAX: f64 = 2093.0;
+/// Lowest f0 searched, in Hz.
+const F0_MIN: f64 = 65.0;
+/// Smallest lag searched: `floor(22050 / 2093)`.
+const TAU_MIN: usize = (SR22 as f64 / F0_MAX) as usize;
+/// Largest lag searched: `ceil(22050 / 65)`.
+const TAU_MAX: usize = {
+    let t = SR22 as f64 / F0_MIN;
+    let f = t as usize;
+    if (f as f64) < t {
+        f + 1
+    } else {
+        f
+    }
+};
+/// FFT size of the autocorrelation: a power of two ≥ FRAME + TAU_MAX + 1, so that the circular
+/// autocorrelation equals the linear one for every lag we read (up to TAU_MAX + 1).
+const FFT_LEN: usize = 4096;
+/// Frame energy threshold of an active frame: RMS above −60 dBFS, i.e. mean square > 1e-6.
+const ACTIVE_ENERGY: f64 = 1e-6 * FRAME as f64;
+/// Fewer consecutive voiced pairs than this: `pitch_stability` is 0.
+const MIN_PAIRS: usize = 10;
+
+const _: () = assert!(FFT_LEN >= FRAME + TAU_MAX + 2);
+const _: () = assert!(TAU_MIN >= 2);
+
+/// Streaming `pitch_stability`: push the 22 050 Hz mono mix in chunks of any size, call
+/// [`PitchTracker::end_segment`] at the end of each excerpt, then read [`PitchTracker::finish`].
+pub struct PitchTracker {
+    fft: Arc<dyn RealToComplex<f64>>,
+    ifft: Arc<dyn ComplexToReal<f64>>,
+    /// Samples of the current segment not yet consumed by a whole frame (< FRAME after `push`).
+    pending: Vec<f32>,
+    /// FFT input (the frame, zero padded to FFT_LEN), reused across frames.
+    time: Vec<f64>,
+    spec: Vec<Complex<f64>>,
+    scratch_fwd: Vec<Complex<f64>>,
+    scratch_inv: Vec<Complex<f64>>,
+    /// Prefix sums of squares of the frame: `prefix[k] = Σ_{j<k} x_j²`.
+    prefix: Vec<f64>,
+    /// d′(τ) for τ in 0..=TAU_MAX+1.
+    cmnd: Vec<f64>,
+    /// f0 of the previous frame of this segment when it was voiced.
+    prev_f0: Option<f64>,
+    /// |Δ| in cents over consecutive voiced pairs (f32: a few per second of audio).
+    deltas: Vec<f32>,
+    frames: u64,
+    voiced: u64,
+}
+
+impl Default for PitchTracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PitchTracker {
+    /// A tracker with no audio yet.
+    pub fn new() -> Self {
+        let mut planner = RealFftPlanner::<f64>::new();
+        let fft = planner.plan_fft_forward(FFT_LEN);
+        let ifft = planner.plan_fft_inverse(FFT_LEN);
+        let scratch_fwd = fft.make_scratch_vec();
+        let scratch_inv = ifft.make_scratch_vec();
+        Self {
+            time: fft.make_input_vec(),
+            spec: fft.make_output_vec(),
+            fft,
+            ifft,
+            pending: Vec::with_capacity(2 * FRAME),
+            scratch_fwd,
+            scratch_inv,
+            prefix: vec![0.0; FRAME + 1],
+            cmnd: vec![1.0; TAU_MAX + 2],
+            prev_f0: None,
+            deltas: Vec::new(),
+            frames: 0,
+            voiced: 0,
+        }
+    }
+
+    /// Appends samples of the current segment. Results do not depend on how the audio is cut
+    /// into chunks.
+    pub fn push(&mut self, samples: &[f32]) {
+        let mut rest = samples;
+        while !rest.is_empty() {
+            // Fill up to exactly one frame, so `pending` stays bounded whatever the chunk size.
+            let take = (FRAME - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.pending.len() == FRAME {
+                self.process_frame();
+                self.pending.drain(..FRAME_HOP);
+            }
+        }
+    }
+
+    /// The current excerpt ended: its partial frame is dropped and the next sample starts a new
+    /// segment (frames restart at its sample 0; no voiced pair spans the boundary).
+    pub fn end_segment(&mut self) {
+        self.pending.clear();
+        self.prev_f0 = None;
+    }
+
+    /// `pitch_stability` of everything pushed so far: `1 / (1 + median(Δ)/100)` over consecutive
+    /// voiced pairs, 0 with fewer than 10 pairs.
+    pub fn finish(&self) -> f64 {
+        if self.deltas.len() < MIN_PAIRS {
+            return 0.0;
+        }
+        let mut d = self.deltas.clone();
+        let median = median_f32(&mut d);
+        let v = 1.0 / (1.0 + median / 100.0);
+        if v.is_finite() {
+            v
+        } else {
+            0.0
+        }
+    }
+
+    /// Whole frames analysed so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Voiced frames so far.
+    pub fn voiced_frames(&self) -> u64 {
+        self.voiced
+    }
+
+    /// Analyses `pending[..FRAME]` and records the pair with the previous frame.
+    fn process_frame(&mut self) {
+        self.frames += 1;
+        let f0 = self.frame_f0();
+        if f0.is_some() {
+            self.voiced += 1;
+        }
+        if let (Some(a), Some(b)) = (self.prev_f0, f0) {
+            let cents = (1200.0 * (b / a).log2()).abs();
+            if cents.is_finite() {
+                self.deltas.push(cents as f32);
+            }
+        }
+        self.prev_f0 = f0;
+    }
+
+    /// f0 of the frame in `pending[..FRAME]` when it is voiced and active.
+    fn frame_f0(&mut self) -> Option<f64> {
+        let frame = &self.pending[..FRAME];
+        // Non-finite samples would poison every lag: treat them as silence.
+        let mut acc = 0.0f64;
+        self.prefix[0] = 0.0;
+        for (j, &s) in frame.iter().enumerate() {
+            let x = if s.is_finite() { f64::from(s) } else { 0.0 };
+            self.time[j] = x;
+            acc += x * x;
+            self.prefix[j + 1] = acc;
+        }
+        let energy = acc;
+        // `energy` is finite: inputs were sanitised and f32² sums cannot overflow f64.
+        if energy <= ACTIVE_ENERGY {
+            return None;
+        }
+        self.time[FRAME..].fill(0.0);
+        // Autocorrelation r(τ) = IFFT(|FFT(x)|²)(τ) / FFT_LEN.
+        self.fft
+            .process_with_scratch(&mut self.time, &mut self.spec, &mut self.scratch_fwd)
+            .ok()?;
+        for c in self.spec.iter_mut() {
+            *c = Complex::new(c.norm_sqr(), 0.0);
+        }
+        self.ifft
+            .process_with_scratch(&mut self.spec, &mut self.time, &mut self.scratch_inv)
+            .ok()?;
+        let scale = 1.0 / FFT_LEN as f64;
+
+        // d(τ) = Σ_{j<N−τ} x_j² + Σ_{j≥τ} x_j² − 2 r(τ), and d′ from its running sum.
+        // Below this running sum d′ is meaningless (a constant frame, where d is rounding
+        // noise): such lags read d′ = 1, i.e. unvoiced, instead of noise/noise.
+        let floor = energy * 1e-12;
+        let mut cum = 0.0f64;
+        self.cmnd[0] = 1.0;
+        for tau in 1..=TAU_MAX + 1 {
+            let r = self.time[tau] * scale;
+            let d = (self.prefix[FRAME - tau] + (energy - self.prefix[tau]) - 2.0 * r).max(0.0);
+            cum += d;
+            self.cmnd[tau] = if cum > floor * tau as f64 {
+                d * tau as f64 / cum
+            } else {
+                1.0
+            };
+        }
+        let cmnd = &self.cmnd;
+
+        // First lag under the threshold, then down to the local minimum.
+        let mut tau = (TAU_MIN..=TAU_MAX).find(|&t| cmnd[t] < THRESHOLD)?;
+        while tau < TAU_MAX && cmnd[tau + 1] < cmnd[tau] {
+            tau += 1;
+        }
+        // Parabolic interpolation, only on a convex triple (TAU_MIN ≥ 2 and the d′ array
+        // reaches TAU_MAX + 1, so both neighbours exist).
+        let (a, b, c) = (cmnd[tau - 1], cmnd[tau], cmnd[tau + 1]);
+        let curv = a - 2.0 * b + c;
+        let shift = if curv > 0.0 {
+            (0.5 * (a - c) / curv).clamp(-0.5, 0.5)
+        } else {
+            0.0
+        };
+        let f0 = f64::from(SR22) / (tau as f64 + shift);
+        f0.is_finite().then_some(f0)
+    }
+}
+
+/// Median of `v` (mean of the two middle values for an even count), in `f64`. `v` is reordered.
+fn median_f32(v: &mut [f32]) -> f64 {
+    let n = v.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let mid = n / 2;
+    let (lower, m, _) = v.select_nth_unstable_by(mid, f32::total_cmp);
+    let hi = f64::from(*m);
+    if n % 2 == 1 {
+        return hi;
+    }
+    let lo = lower.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    0.5 * (f64::from(lo) + hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f64::consts::PI;
+
+    const SR: f64 = SR22 as f64;
+
+    fn sine(freq: f64, amp: f64, secs: f64) -> Vec<f32> {
+        let n = (secs * SR) as usize;
+        (0..n)
+            .map(|i| (amp * (2.0 * PI * freq * i as f64 / SR).sin()) as f32)
+            .collect()
+    }
+
+    /// xorshift64* with Box–Muller: deterministic Gaussian noise without a dependency.
+    fn gaussian_noise(n: usize, sigma: f64, seed: u64) -> Vec<f32> {
+        let mut s = seed.max(1);
+        let mut uniform = move || {
+            s ^= s >> 12;
+            s ^= s << 25;
+            s ^= s >> 27;
+            let r = s.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            // (0, 1]: never 0, so ln is finite.
+            ((r >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+        };
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let (u1, u2) = (uniform(), uniform());
+            let r = (-2.0 * u1.ln()).sqrt();
+            out.push((sigma * r * (2.0 * PI * u2).cos()) as f32);
+            out.push((sigma * r * (2.0 * PI * u2).sin()) as f32);
+        }
+        out.truncate(n);
+        out
+    }
+
+    fn run(samples: &[f32], chunk: usize) -> PitchTracker {
+        let mut t = PitchTracker::new();
+        for c in samples.chunks(chunk) {
+            t.push(c);
+        }
+        t.end_segment();
+        t
+    }
+
+    #[test]
+    fn lag_range() {
+        assert_eq!(TAU_MIN, 10);
+        assert_eq!(TAU_MAX, 340);
+    }
+
+    #[test]
+    fn steady_sine_is_stable_and_at_440() {
+        let x = sine(440.0, 0.5, 20.0);
+        let mut t = PitchTracker::new();
+        t.push(&x[..FRAME]);
+        let f0 = t.prev_f0.expect("voiced");
+        assert!((f0 - 440.0).abs() < 1.0, "f0 {f0}");
+        t.push(&x[FRAME..]);
+        let v = t.finish();
+        println!("steady 440 Hz: f0 {f0:.3} Hz, pitch_stability {v}");
+        assert!(v >= 0.95, "pitch_stability {v}");
+        assert!(
+            t.voiced_frames() + 1 >= t.frames(),
+            "{} of {}",
+            t.voiced_frames(),
+            t.frames()
+        );
+    }
+
+    #[test]
+    fn f0_follows_frequency() {
+        for f in [70.0, 110.0, 261.63, 1000.0, 2000.0] {
+            let x = sine(f, 0.3, 0.2);
+            let mut t = PitchTracker::new();
+            t.push(&x[..FRAME]);
+            let f0 = t.prev_f0.expect("voiced");
+            let cents = (1200.0 * (f0 / f).log2()).abs();
+            // Parabolic interpolation on d′ is biased by a few cents at lags near 10.
+            assert!(cents < 10.0, "{f} Hz read as {f0}");
+        }
+    }
+
+    #[test]
+    fn white_noise_is_unstable() {
+        let x = gaussian_noise(20 * SR22 as usize, 0.1, 0x5eed);
+        let t = run(&x, 4096);
+        let v = t.finish();
+        println!(
+            "noise: {} of {} frames voiced, pitch_stability {v}",
+            t.voiced_frames(),
+            t.frames()
+        );
+        assert!(v <= 0.1, "pitch_stability {v}");
+    }
+
+    #[test]
+    fn silence_constant_and_tiny_are_zero() {
+        assert_eq!(run(&vec![0.0; 20 * SR22 as usize], 4096).finish(), 0.0);
+        // A DC offset has no pitch.
+        assert_eq!(run(&vec![0.25; 5 * SR22 as usize], 4096).finish(), 0.0);
+        // Below −60 dBFS nothing is active.
+        let quiet = sine(440.0, 1e-4, 5.0);
+        assert_eq!(run(&quiet, 4096).finish(), 0.0);
+        // Subnormals and non-finite values stay finite.
+        let mut odd = vec![1e-40f32; 3 * FRAME];
+        odd[100] = f32::NAN;
+        odd[2000] = f32::INFINITY;
+        assert!(run(&odd, 4096).finish().is_finite());
+        assert_eq!(PitchTracker::new().finish(), 0.0);
+    }
+
+    #[test]
+    fn chunk_size_does_not_matter() {
+        let mut x = sine(330.0, 0.4, 3.0);
+        let noise = gaussian_noise(x.len(), 0.02, 7);
+        for (a, b) in x.iter_mut().zip(&noise) {
+            *a += b;
+        }
+        let base = run(&x, 4096);
+        for chunk in [1, 333, 2048, 100_000] {
+            let t = run(&x, chunk);
+            assert_eq!(t.deltas, base.deltas, "chunk {chunk}");
+            assert_eq!(t.finish().to_bits(), base.finish().to_bits());
+        }
+        assert!(base.deltas.len() >= MIN_PAIRS);
+    }
+
+    #[test]
+    fn glide_is_less_stable_than_steady() {
+        // Exponential glide 110 → 880 Hz over 10 s: 3 octaves, ~36 cents per 46 ms frame hop.
+        let secs = 10.0;
+        let n = (secs * SR) as usize;
+        let (f_a, f_b) = (110.0f64, 880.0f64);
+        let k = (f_b / f_a).ln() / secs;
+        let glide: Vec<f32> = (0..n)
+            .map(|i| {
+                let t = i as f64 / SR;
+                let phase = 2.0 * PI * f_a * ((k * t).exp() - 1.0) / k;
+                (0.5 * phase.sin()) as f32
+            })
+            .collect();
+        let g = run(&glide, 4096).finish();
+        let s = run(&sine(440.0, 0.5, secs), 4096).finish();
+        println!("glide {g}, steady {s}");
+        assert!(g > 0.0 && g < s - 0.1, "glide {g} steady {s}");
+    }
+
+    #[test]
+    fn segments_do_not_pair_across_boundaries() {
+        let mut t = PitchTracker::new();
+        // Many short segments of a single frame each: no pair ever forms.
+        let x = sine(440.0, 0.5, 0.1);
+        for _ in 0..50 {
+            t.push(&x[..FRAME + 10]);
+            t.end_segment();
+        }
+        assert_eq!(t.frames(), 50);
+        assert!(t.deltas.is_empty());
+        assert_eq!(t.finish(), 0.0);
+    }
+
+    #[test]
+    fn median_even_and_odd() {
+        assert_eq!(median_f32(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median_f32(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median_f32(&mut []), 0.0);
+    }
+
+    /// `cargo test --release -p sonoprint-engine --lib pitch -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn timing_per_frame() {
+        let x = gaussian_noise(240 * SR22 as usize, 0.1, 3);
+        let start = std::time::Instant::now();
+        let t = run(&x, 4096);
+        let el = start.elapsed();
+        let us = el.as_secs_f64() * 1e6 / t.frames() as f64;
+        println!(
+            "YIN: {} frames in {:.3} s = {us:.2} µs/frame (result {})",
+            t.frames(),
+            el.as_secs_f64(),
+            t.finish()
+        );
+    }
+}
