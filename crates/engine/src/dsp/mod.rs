@@ -1,12 +1,9 @@
 //! Signal-processing building blocks shared by the features.
 
-<<<<<<< HEAD
 pub mod chroma;
+pub mod mel;
 pub mod resample;
 pub mod stft;
-=======
-pub mod mel;
->>>>>>> rhythm
 
 /// Sample rate of the `22k` dimensions.
 pub const SR22: u32 = 22_050;
