@@ -26,10 +26,15 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode, String> {
     let mode = if args.full { Mode::Full } else { Mode::Excerpt };
-    let opts = Options { mode, ..Default::default() };
+    let opts = Options {
+        mode,
+        ..Default::default()
+    };
     let secs = args.timeout.unwrap_or(if args.full { 600.0 } else { 60.0 });
     if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("--timeout must be a positive number of seconds, not {secs}"));
+        return Err(format!(
+            "--timeout must be a positive number of seconds, not {secs}"
+        ));
     }
     let timeout = Duration::from_secs_f64(secs);
     let mut failed = 0;
@@ -37,11 +42,21 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     for path in &args.files {
         let result = analyze_file_guarded(path, &opts, timeout);
         failed += usize::from(result.is_err());
-        let text = if args.json { json_line(path, &result) } else { table(path, &result) };
+        let text = if args.json {
+            json_line(path, &result)
+        } else {
+            table(path, &result)
+        };
         let mut out = stdout.lock();
-        writeln!(out, "{text}").and_then(|_| out.flush()).map_err(|e| format!("cannot write output: {e}"))?;
+        writeln!(out, "{text}")
+            .and_then(|_| out.flush())
+            .map_err(|e| format!("cannot write output: {e}"))?;
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn json_line(path: &std::path::Path, result: &Result<Analysis, AnalysisError>) -> String {
@@ -62,7 +77,10 @@ fn table(path: &std::path::Path, result: &Result<Analysis, AnalysisError>) -> St
         Err(e) => s.push_str(&format!("  error ({}): {}\n", e.class, e.message)),
         Ok(a) => {
             let m = &a.metadata;
-            let bits = m.bits_per_sample.map(|b| format!(", {b}-bit")).unwrap_or_default();
+            let bits = m
+                .bits_per_sample
+                .map(|b| format!(", {b}-bit"))
+                .unwrap_or_default();
             s.push_str(&format!(
                 "  {} / {}, {} Hz, {} ch{bits}, {}; {:.1} s analysed ({}, {}, {}){}\n",
                 m.format,

@@ -12,8 +12,8 @@ use crate::sysinfo;
 
 /// Extensions the benchmark picks up (content is still sniffed when decoding).
 const AUDIO_EXT: &[&str] = &[
-    "flac", "mp3", "m4a", "mp4", "aac", "alac", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff", "aifc", "wma", "ape",
-    "wv", "mka", "caf",
+    "flac", "mp3", "m4a", "mp4", "aac", "alac", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff",
+    "aifc", "wma", "ape", "wv", "mka", "caf",
 ];
 
 #[derive(clap::Args)]
@@ -45,8 +45,12 @@ struct Phase {
 impl Phase {
     fn row(&self) -> String {
         let ok = (self.files - self.failures).max(1) as f64;
-        let cpu = self.cpu_sec.map_or("-".into(), |c| format!("{:.3}", c / ok));
-        let rss = self.peak_rss.map_or("-".into(), |r| format!("{:.0}", r as f64 / 1048576.0));
+        let cpu = self
+            .cpu_sec
+            .map_or("-".into(), |c| format!("{:.3}", c / ok));
+        let rss = self
+            .peak_rss
+            .map_or("-".into(), |r| format!("{:.0}", r as f64 / 1048576.0));
         format!(
             "{:<16} {:>6} {:>8} {:>8.2} {:>8.1} {:>9.2} {:>12} {:>9}",
             self.name,
@@ -72,7 +76,8 @@ fn run_phase<T: Send>(
     let cpu0 = sysinfo::cpu_seconds();
     let t0 = Instant::now();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<(f64, T)>>> = Mutex::new((0..files.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<(f64, T)>>> =
+        Mutex::new((0..files.len()).map(|_| None).collect());
     let errors = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs {
@@ -111,7 +116,10 @@ fn run_phase<T: Send>(
         cpu_sec,
         peak_rss: sysinfo::peak_rss_bytes(),
     };
-    (phase, results.into_iter().map(|r| r.map(|(_, t)| t)).collect())
+    (
+        phase,
+        results.into_iter().map(|r| r.map(|(_, t)| t)).collect(),
+    )
 }
 
 pub fn run(args: Args) -> Result<ExitCode, String> {
@@ -132,8 +140,16 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         return Err(format!("no audio files under {}", args.dir.display()));
     }
     let mode = if args.full { Mode::Full } else { Mode::Excerpt };
-    let opts = Options { mode, ..Default::default() };
-    println!("sonoprint bench: {} files under {}, {} mode, {jobs} threads", files.len(), args.dir.display(), mode.as_str());
+    let opts = Options {
+        mode,
+        ..Default::default()
+    };
+    println!(
+        "sonoprint bench: {} files under {}, {} mode, {jobs} threads",
+        files.len(),
+        args.dir.display(),
+        mode.as_str()
+    );
     println!("machine: {}", machine());
     println!(
         "{:<16} {:>6} {:>8} {:>8} {:>8} {:>9} {:>12} {:>9}",
@@ -141,12 +157,17 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     );
     // Decoding first also warms the page cache for both phases alike.
     let (decode, _) = run_phase("decode only", &files, jobs, |p| {
-        decode_file(p, &opts).map(|d| (d.duration_sec, ())).map_err(|e| e.to_string())
+        decode_file(p, &opts)
+            .map(|d| (d.duration_sec, ()))
+            .map_err(|e| e.to_string())
     });
     println!("{}", decode.row());
-    let (analysis, excerpt_fps) = run_phase(&format!("analyze ({})", mode.as_str()), &files, jobs, |p| {
-        analyze_file(p, &opts).map(|a| (a.metadata.duration_sec, a.fingerprint)).map_err(|e| e.to_string())
-    });
+    let (analysis, excerpt_fps) =
+        run_phase(&format!("analyze ({})", mode.as_str()), &files, jobs, |p| {
+            analyze_file(p, &opts)
+                .map(|a| (a.metadata.duration_sec, a.fingerprint))
+                .map_err(|e| e.to_string())
+        });
     println!("{}", analysis.row());
     if let (Some(a), Some(d)) = (analysis.cpu_sec, decode.cpu_sec) {
         println!(
@@ -160,9 +181,14 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         analysis.audio_sec / analysis.wall_sec.max(1e-9)
     );
     if args.compare_full {
-        let full_opts = Options { mode: Mode::Full, ..Default::default() };
+        let full_opts = Options {
+            mode: Mode::Full,
+            ..Default::default()
+        };
         let (full, full_fps) = run_phase("analyze (full)", &files, jobs, |p| {
-            analyze_file(p, &full_opts).map(|a| (a.metadata.duration_sec, a.fingerprint)).map_err(|e| e.to_string())
+            analyze_file(p, &full_opts)
+                .map(|a| (a.metadata.duration_sec, a.fingerprint))
+                .map_err(|e| e.to_string())
         });
         println!("{}", full.row());
         let pairs: Vec<(Fingerprint, Fingerprint)> = excerpt_fps
@@ -173,13 +199,22 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         print!("{}", compare(&pairs));
     }
     let failed = decode.failures + analysis.failures;
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cpu}, {cores} cores")
@@ -195,20 +230,31 @@ fn compare(pairs: &[(Fingerprint, Fingerprint)]) -> String {
     }
     let ex: Vec<[f64; 25]> = pairs.iter().map(|p| p.0.to_array()).collect();
     let fu: Vec<[f64; 25]> = pairs.iter().map(|p| p.1.to_array()).collect();
-    s.push_str(&format!("{:<26} {:>9} {:>12} {:>12}\n", "dimension", "pearson r", "mean |diff|", "within"));
+    s.push_str(&format!(
+        "{:<26} {:>9} {:>12} {:>12}\n",
+        "dimension", "pearson r", "mean |diff|", "within"
+    ));
     for (d, name) in Fingerprint::NAMES.iter().enumerate() {
         let a: Vec<f64> = ex.iter().map(|v| v[d]).collect();
         let b: Vec<f64> = fu.iter().map(|v| v[d]).collect();
         let mad = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f64>() / n as f64;
         let within = match *name {
-            "lufs" => format!("{:.0} % <= 1 LU", 100.0 * share(&a, &b, |x, y| (x - y).abs() <= 1.0)),
+            "lufs" => format!(
+                "{:.0} % <= 1 LU",
+                100.0 * share(&a, &b, |x, y| (x - y).abs() <= 1.0)
+            ),
             "tempo_bpm" => format!(
                 "{:.0} % <= 3 %",
-                100.0 * share(&a, &b, |x, y| (x - y).abs() <= 0.03 * y.abs().max(1e-9) || x == y)
+                100.0
+                    * share(&a, &b, |x, y| (x - y).abs() <= 0.03 * y.abs().max(1e-9)
+                        || x == y)
             ),
             _ => String::new(),
         };
-        s.push_str(&format!("{name:<26} {:>9.4} {mad:>12.4} {within:>12}\n", pearson(&a, &b)));
+        s.push_str(&format!(
+            "{name:<26} {:>9.4} {mad:>12.4} {within:>12}\n",
+            pearson(&a, &b)
+        ));
     }
     s.push_str(&format!(
         "5 nearest neighbours (z-scored Euclidean, 25 dims) shared by both modes: {:.1} %\n",
@@ -242,14 +288,25 @@ fn knn_agreement(ex: &[[f64; 25]], fu: &[[f64; 25]], k: usize) -> f64 {
     let mut sd = [0f64; 25];
     for d in 0..25 {
         mean[d] = fu.iter().map(|v| v[d]).sum::<f64>() / n as f64;
-        sd[d] = (fu.iter().map(|v| (v[d] - mean[d]).powi(2)).sum::<f64>() / n as f64).sqrt().max(1e-12);
+        sd[d] = (fu.iter().map(|v| (v[d] - mean[d]).powi(2)).sum::<f64>() / n as f64)
+            .sqrt()
+            .max(1e-12);
     }
     let z = |v: &[f64; 25]| -> [f64; 25] { std::array::from_fn(|d| (v[d] - mean[d]) / sd[d]) };
     let (ze, zf): (Vec<_>, Vec<_>) = (ex.iter().map(z).collect(), fu.iter().map(z).collect());
     let neighbours = |pts: &[[f64; 25]], i: usize| -> Vec<usize> {
         let mut d: Vec<(f64, usize)> = (0..pts.len())
             .filter(|&j| j != i)
-            .map(|j| (pts[i].iter().zip(&pts[j]).map(|(a, b)| (a - b).powi(2)).sum(), j))
+            .map(|j| {
+                (
+                    pts[i]
+                        .iter()
+                        .zip(&pts[j])
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum(),
+                    j,
+                )
+            })
             .collect();
         d.sort_by(|a, b| a.0.total_cmp(&b.0));
         d.into_iter().take(k).map(|x| x.1).collect()

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sonoprint", version, about = "Acoustic fingerprints of music libraries")]
+#[command(
+    name = "sonoprint",
+    version,
+    about = "Acoustic fingerprints of music libraries"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,9 +47,9 @@ fn main() -> ExitCode {
 
 /// Every file under `dir`, recursively, in a stable order. Symbolic links are not followed
 /// (no loops); FIFOs, sockets and devices are skipped without being opened.
-pub fn walk_files(dir: &PathBuf) -> std::io::Result<Vec<PathBuf>> {
+pub fn walk_files(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.clone()];
+    let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d)? {
             let entry = entry?;

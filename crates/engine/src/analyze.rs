@@ -43,7 +43,10 @@ struct Segment {
 fn plan(mode: Mode, info: &StreamInfo) -> Vec<Segment> {
     let sr = info.sample_rate as u64;
     match (mode, info.total_frames) {
-        (Mode::Full, _) => vec![Segment { start: 0, len: None }],
+        (Mode::Full, _) => vec![Segment {
+            start: 0,
+            len: None,
+        }],
         (Mode::Excerpt, Some(total)) if total > WHOLE_UP_TO_SEC * sr => EXCERPT_CENTRES
             .iter()
             .map(|&c| Segment {
@@ -51,9 +54,15 @@ fn plan(mode: Mode, info: &StreamInfo) -> Vec<Segment> {
                 len: Some(EXCERPT_SEC * sr),
             })
             .collect(),
-        (Mode::Excerpt, Some(_)) => vec![Segment { start: 0, len: None }],
+        (Mode::Excerpt, Some(_)) => vec![Segment {
+            start: 0,
+            len: None,
+        }],
         // Unknown duration: the first 120 s.
-        (Mode::Excerpt, None) => vec![Segment { start: 0, len: Some(WHOLE_UP_TO_SEC * sr) }],
+        (Mode::Excerpt, None) => vec![Segment {
+            start: 0,
+            len: Some(WHOLE_UP_TO_SEC * sr),
+        }],
     }
 }
 
@@ -66,20 +75,35 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisErr
         Ok(a) => return Ok(a),
         Err(e) => e,
     };
-    let wrap = |f: Failure, tried: &[&'static str]| AnalysisError::new(f.class, path, f.message).tried(tried);
+    let wrap = |f: Failure, tried: &[&'static str]| {
+        AnalysisError::new(f.class, path, f.message).tried(tried)
+    };
     match err {
         // The excerpts could not all be reached (a file shorter than its header says):
         // analyse what decodes, from the start.
         RunError::PlanBroken => {
             let mut src = decode::open(path, &opts.open)?;
-            run_plan(src.as_mut(), &[Segment { start: 0, len: None }], opts.mode, true)
-                .map_err(|e| wrap(e.into_failure(), &tried))
+            run_plan(
+                src.as_mut(),
+                &[Segment {
+                    start: 0,
+                    len: None,
+                }],
+                opts.mode,
+                true,
+            )
+            .map_err(|e| wrap(e.into_failure(), &tried))
         }
         // symphonia opened the file but could not decode it: try ffmpeg.
-        RunError::Failed { failure, audio: false }
-            if tried == ["symphonia"]
-                && opts.open.ffmpeg_fallback
-                && matches!(failure.class, ErrorClass::UnsupportedCodec | ErrorClass::Corrupt) =>
+        RunError::Failed {
+            failure,
+            audio: false,
+        } if tried == ["symphonia"]
+            && opts.open.ffmpeg_fallback
+            && matches!(
+                failure.class,
+                ErrorClass::UnsupportedCodec | ErrorClass::Corrupt
+            ) =>
         {
             match decode::open_ffmpeg(path, &opts.open) {
                 Some(Ok(mut second)) => {
@@ -87,7 +111,10 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisErr
                     run(second.as_mut(), opts.mode).map_err(|e| {
                         let f2 = e.into_failure();
                         wrap(
-                            Failure::new(failure.class, format!("symphonia: {}; ffmpeg: {}", failure.message, f2.message)),
+                            Failure::new(
+                                failure.class,
+                                format!("symphonia: {}; ffmpeg: {}", failure.message, f2.message),
+                            ),
                             &tried,
                         )
                     })
@@ -104,19 +131,69 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisErr
     }
 }
 
+/// Analyses audio from any source (for example a [`MemorySource`](crate::decode::MemorySource)).
+/// `name` only labels errors.
+pub fn analyze_source(
+    src: &mut dyn AudioSource,
+    mode: Mode,
+    name: &Path,
+) -> Result<Analysis, AnalysisError> {
+    let result = match run(src, mode) {
+        Err(RunError::PlanBroken) => {
+            src.seek(0)
+                .map_err(|f| AnalysisError::new(f.class, name, f.message))?;
+            run_plan(
+                src,
+                &[Segment {
+                    start: 0,
+                    len: None,
+                }],
+                mode,
+                true,
+            )
+        }
+        other => other,
+    };
+    result.map_err(|e| {
+        let f = e.into_failure();
+        AnalysisError::new(f.class, name, f.message)
+    })
+}
+
+/// Analyses interleaved `f32` samples in memory.
+pub fn analyze_pcm(
+    samples: Vec<f32>,
+    sample_rate: u32,
+    channels: usize,
+    mode: Mode,
+) -> Result<Analysis, AnalysisError> {
+    let mut src = decode::MemorySource::new(samples, sample_rate, channels);
+    analyze_source(&mut src, mode, Path::new("<memory>"))
+}
+
 /// Analyses one file on a worker thread, so that a decoder that panics or never returns costs
 /// this call a classified error instead of the caller. A stuck thread cannot be killed: it is
 /// left behind, and a process that must stay clean (the batch runner) isolates decodes in
 /// worker processes instead.
-pub fn analyze_file_guarded(path: &Path, opts: &Options, timeout: Duration) -> Result<Analysis, AnalysisError> {
+pub fn analyze_file_guarded(
+    path: &Path,
+    opts: &Options,
+    timeout: Duration,
+) -> Result<Analysis, AnalysisError> {
     let (tx, rx) = mpsc::channel();
     let (p, o) = (path.to_path_buf(), opts.clone());
-    let spawned = std::thread::Builder::new().name("analyze".into()).spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyze_file(&p, &o)));
-        let _ = tx.send(r);
-    });
+    let spawned = std::thread::Builder::new()
+        .name("analyze".into())
+        .spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyze_file(&p, &o)));
+            let _ = tx.send(r);
+        });
     if let Err(e) = spawned {
-        return Err(AnalysisError::new(ErrorClass::Io, path, format!("cannot start an analysis thread: {e}")));
+        return Err(AnalysisError::new(
+            ErrorClass::Io,
+            path,
+            format!("cannot start an analysis thread: {e}"),
+        ));
     }
     match rx.recv_timeout(timeout) {
         Ok(Ok(r)) => r,
@@ -135,7 +212,10 @@ pub fn analyze_file_guarded(path: &Path, opts: &Options, timeout: Duration) -> R
         Err(_) => Err(AnalysisError::new(
             ErrorClass::Timeout,
             path,
-            format!("analysis did not finish within {} s; the file may be damaged", timeout.as_secs_f64()),
+            format!(
+                "analysis did not finish within {} s; the file may be damaged",
+                timeout.as_secs_f64()
+            ),
         )),
     }
 }
@@ -143,13 +223,18 @@ pub fn analyze_file_guarded(path: &Path, opts: &Options, timeout: Duration) -> R
 enum RunError {
     /// An excerpt could not be reached or ended early.
     PlanBroken,
-    Failed { failure: Failure, audio: bool },
+    Failed {
+        failure: Failure,
+        audio: bool,
+    },
 }
 
 impl RunError {
     fn into_failure(self) -> Failure {
         match self {
-            RunError::PlanBroken => Failure::new(ErrorClass::Corrupt, "the excerpts could not be reached"),
+            RunError::PlanBroken => {
+                Failure::new(ErrorClass::Corrupt, "the excerpts could not be reached")
+            }
             RunError::Failed { failure, .. } => failure,
         }
     }
@@ -160,14 +245,23 @@ fn run(src: &mut dyn AudioSource, mode: Mode) -> Result<Analysis, RunError> {
     run_plan(src, &segments, mode, false)
 }
 
-fn run_plan(src: &mut dyn AudioSource, segments: &[Segment], mode: Mode, fallback: bool) -> Result<Analysis, RunError> {
+fn run_plan(
+    src: &mut dyn AudioSource,
+    segments: &[Segment],
+    mode: Mode,
+    fallback: bool,
+) -> Result<Analysis, RunError> {
     let info = src.info().clone();
     let failed = |failure: Failure, audio: bool| RunError::Failed { failure, audio };
     if info.channels == 0 {
-        return Err(failed(Failure::new(ErrorClass::Corrupt, "the stream states no channel count"), false));
+        return Err(failed(
+            Failure::new(ErrorClass::Corrupt, "the stream states no channel count"),
+            false,
+        ));
     }
     let ch = info.channels;
-    let mut pipe = Pipeline::new(&info).map_err(|m| failed(Failure::new(ErrorClass::UnsupportedCodec, m), false))?;
+    let mut pipe = Pipeline::new(&info)
+        .map_err(|m| failed(Failure::new(ErrorClass::UnsupportedCodec, m), false))?;
     let mut access = if segments.len() == 1 { "whole" } else { "seek" };
     let mut total_frames = 0u64;
     let mut short_segment = false;
@@ -179,7 +273,8 @@ fn run_plan(src: &mut dyn AudioSource, segments: &[Segment], mode: Mode, fallbac
                 Err(_) => return Err(RunError::PlanBroken),
             }
         }
-        pipe.begin_segment().map_err(|m| failed(Failure::new(ErrorClass::Analysis, m), total_frames > 0))?;
+        pipe.begin_segment()
+            .map_err(|m| failed(Failure::new(ErrorClass::Analysis, m), total_frames > 0))?;
         let mut got = 0u64;
         loop {
             let chunk = match src.next_chunk() {
@@ -196,7 +291,8 @@ fn run_plan(src: &mut dyn AudioSource, segments: &[Segment], mode: Mode, fallbac
                 break;
             }
         }
-        pipe.end_segment().map_err(|m| failed(Failure::new(ErrorClass::Analysis, m), true))?;
+        pipe.end_segment()
+            .map_err(|m| failed(Failure::new(ErrorClass::Analysis, m), true))?;
         total_frames += got;
         if seg.len.is_some_and(|l| got < l) {
             short_segment = true;
@@ -220,7 +316,12 @@ fn run_plan(src: &mut dyn AudioSource, segments: &[Segment], mode: Mode, fallbac
             (ErrorClass::TooShort, "the track")
         };
         return Err(failed(
-            Failure::new(class, format!("{what} holds {analyzed:.2} s of audio; at least {MIN_SECONDS} s is needed")),
+            Failure::new(
+                class,
+                format!(
+                    "{what} holds {analyzed:.2} s of audio; at least {MIN_SECONDS} s is needed"
+                ),
+            ),
             total_frames > 0,
         ));
     }
@@ -251,7 +352,11 @@ fn run_plan(src: &mut dyn AudioSource, segments: &[Segment], mode: Mode, fallbac
             mode,
             decoder: info.decoder.to_string(),
             fingerprint_version: FINGERPRINT_VERSION,
-            access: if fallback { "sequential".into() } else { access.into() },
+            access: if fallback {
+                "sequential".into()
+            } else {
+                access.into()
+            },
             duration_known,
             truncated,
             skipped_packets: src.skipped_packets(),
@@ -312,7 +417,8 @@ impl Pipeline {
             x
         } else {
             self.clean.clear();
-            self.clean.extend(x.iter().map(|&v| if v.is_finite() { v } else { 0.0 }));
+            self.clean
+                .extend(x.iter().map(|&v| if v.is_finite() { v } else { 0.0 }));
             &self.clean
         };
         self.native.push(x);
@@ -326,7 +432,15 @@ impl Pipeline {
 
     /// Feeds the resampled mono mix to the `22k` features.
     fn feed22(&mut self) {
-        let Pipeline { stft, spectral, hpss, onset, pitch, mono22, .. } = self;
+        let Pipeline {
+            stft,
+            spectral,
+            hpss,
+            onset,
+            pitch,
+            mono22,
+            ..
+        } = self;
         stft.push(mono22, &mut |fr| {
             spectral.push(fr);
             hpss.push_frame(fr.mag);
@@ -341,7 +455,13 @@ impl Pipeline {
     fn end_segment(&mut self) -> Result<(), String> {
         self.resampler.finish(&mut self.mono22);
         self.feed22();
-        let Pipeline { stft, spectral, hpss, onset, .. } = self;
+        let Pipeline {
+            stft,
+            spectral,
+            hpss,
+            onset,
+            ..
+        } = self;
         stft.end_segment(&mut |fr| {
             spectral.push(fr);
             hpss.push_frame(fr.mag);
@@ -363,7 +483,8 @@ impl Pipeline {
     fn finish(mut self, analyzed_sec: f64) -> Fingerprint {
         let (bands, bass_mid_ratio) = bands_and_ratio(self.welch.band_powers());
         let lufs = self.loudness.integrated();
-        let (tempo_bpm, rhythm_stability, transient_density) = rhythm::combine(&self.rhythm, analyzed_sec);
+        let (tempo_bpm, rhythm_stability, transient_density) =
+            rhythm::combine(&self.rhythm, analyzed_sec);
         let (e_h, e_p) = self.hpss.energies();
         let (stereo_width, phase_correlation) = self.native.stereo_image();
         Fingerprint {
@@ -406,7 +527,12 @@ fn mono_mix(x: &[f32], channels: usize, lfe: Option<usize>, out: &mut Vec<f32>) 
             let used = n - usize::from(lfe.is_some_and(|l| l < n));
             let scale = 1.0 / used.max(1) as f32;
             out.extend(x.chunks_exact(n).map(|f| {
-                let s: f32 = f.iter().enumerate().filter(|(i, _)| Some(*i) != lfe).map(|(_, v)| v).sum();
+                let s: f32 = f
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != lfe)
+                    .map(|(_, v)| v)
+                    .sum();
                 s * scale
             }));
         }
@@ -445,5 +571,8 @@ pub fn decode_file(path: &Path, opts: &Options) -> Result<DecodeStats, AnalysisE
         frames += got;
     }
     let decoded_sec = frames as f64 / info.sample_rate as f64;
-    Ok(DecodeStats { decoded_sec, duration_sec: info.duration_sec().unwrap_or(decoded_sec) })
+    Ok(DecodeStats {
+        decoded_sec,
+        duration_sec: info.duration_sec().unwrap_or(decoded_sec),
+    })
 }

@@ -101,7 +101,13 @@ impl AnalysisError {
 
 impl fmt::Display for AnalysisError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} ({})", self.path.display(), self.message, self.class)
+        write!(
+            f,
+            "{}: {} ({})",
+            self.path.display(),
+            self.message,
+            self.class
+        )
     }
 }
 

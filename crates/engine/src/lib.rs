@@ -15,7 +15,10 @@ mod error;
 pub mod features;
 mod fingerprint;
 
-pub use analyze::{analyze_file, analyze_file_guarded, decode_file, DecodeStats, Options};
+pub use analyze::{
+    analyze_file, analyze_file_guarded, analyze_pcm, analyze_source, decode_file, DecodeStats,
+    Options,
+};
 pub use decode::OpenOptions;
 pub use error::{AnalysisError, ErrorClass};
 pub use fingerprint::{Analysis, Fingerprint, Metadata, Mode, FINGERPRINT_VERSION};

@@ -113,11 +113,19 @@ impl Running {
                 }
             }
         });
-        Ok(Running { stdout, stop, stderr: stderr_text, done })
+        Ok(Running {
+            stdout,
+            stop,
+            stderr: stderr_text,
+            done,
+        })
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().map(|s| s.trim().to_string()).unwrap_or_default()
+        self.stderr
+            .lock()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -152,28 +160,36 @@ impl FfmpegSource {
             .arg(path);
         let mut run = Running::spawn(&mut cmd, Duration::from_secs(20))?;
         let mut out = String::new();
-        run.stdout
-            .read_to_string(&mut out)
-            .map_err(|e| Failure::new(ErrorClass::Io, format!("cannot read ffprobe output: {e}")))?;
+        run.stdout.read_to_string(&mut out).map_err(|e| {
+            Failure::new(ErrorClass::Io, format!("cannot read ffprobe output: {e}"))
+        })?;
         let status = run.done.recv().ok().flatten();
         if status.is_none() {
-            return Err(Failure::new(ErrorClass::Timeout, "ffprobe did not finish in 20 s"));
+            return Err(Failure::new(
+                ErrorClass::Timeout,
+                "ffprobe did not finish in 20 s",
+            ));
         }
         let probe: Probe = serde_json::from_str(&out).map_err(|_| {
-            Failure::new(ErrorClass::NotAudio, format!("ffprobe cannot read it: {}", run.stderr()))
+            Failure::new(
+                ErrorClass::NotAudio,
+                format!("ffprobe cannot read it: {}", run.stderr()),
+            )
         })?;
-        let stream = probe.streams.into_iter().next().ok_or_else(|| {
-            Failure::new(ErrorClass::NotAudio, "ffprobe finds no audio stream")
-        })?;
+        let stream =
+            probe.streams.into_iter().next().ok_or_else(|| {
+                Failure::new(ErrorClass::NotAudio, "ffprobe finds no audio stream")
+            })?;
         let sample_rate = stream
             .sample_rate
             .as_deref()
             .and_then(|s| s.parse::<u32>().ok())
             .filter(|&r| r > 0)
             .ok_or_else(|| Failure::new(ErrorClass::Corrupt, "ffprobe states no sample rate"))?;
-        let channels = stream.channels.filter(|&c| c > 0).ok_or_else(|| {
-            Failure::new(ErrorClass::Corrupt, "ffprobe states no channel count")
-        })?;
+        let channels = stream
+            .channels
+            .filter(|&c| c > 0)
+            .ok_or_else(|| Failure::new(ErrorClass::Corrupt, "ffprobe states no channel count"))?;
         let duration = stream
             .duration
             .as_deref()
@@ -192,7 +208,10 @@ impl FfmpegSource {
         let info = StreamInfo {
             sample_rate,
             channels,
-            bits_per_sample: stream.bits_per_raw_sample.and_then(|b| b.parse().ok()).filter(|&b| b > 0),
+            bits_per_sample: stream
+                .bits_per_raw_sample
+                .and_then(|b| b.parse().ok())
+                .filter(|&b| b > 0),
             format,
             codec: stream.codec_name.unwrap_or_default(),
             total_frames: duration.map(|d| (d * sample_rate as f64).round() as u64),
@@ -225,9 +244,18 @@ impl FfmpegSource {
             let secs = frame as f64 / self.info.sample_rate as f64;
             cmd.args(["-ss", &format!("{secs:.6}")]);
         }
-        cmd.arg("-i")
-            .arg(&self.path)
-            .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]);
+        cmd.arg("-i").arg(&self.path).args([
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-sn",
+            "-dn",
+            "-f",
+            "f32le",
+            "-acodec",
+            "pcm_f32le",
+            "pipe:1",
+        ]);
         self.running = Some(Running::spawn(&mut cmd, self.timeout)?);
         Ok(())
     }
@@ -251,7 +279,12 @@ impl AudioSource for FfmpegSource {
             match run.stdout.read(&mut self.bytes[self.carry..]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Failure::new(ErrorClass::Io, format!("reading ffmpeg output: {e}"))),
+                Err(e) => {
+                    return Err(Failure::new(
+                        ErrorClass::Io,
+                        format!("reading ffmpeg output: {e}"),
+                    ))
+                }
             }
         };
         if n == 0 {
@@ -260,14 +293,20 @@ impl AudioSource for FfmpegSource {
             self.running = None;
             return match status {
                 Some(0) => Ok(None),
-                None => Err(Failure::new(ErrorClass::Timeout, "ffmpeg was killed at its time limit")),
+                None => Err(Failure::new(
+                    ErrorClass::Timeout,
+                    "ffmpeg was killed at its time limit",
+                )),
                 Some(code) => {
                     // Audio was produced and then the decoder gave up: keep what decoded.
                     if self.produced {
                         self.ended_early = true;
                         Ok(None)
                     } else {
-                        Err(Failure::new(ErrorClass::Corrupt, format!("ffmpeg exited with {code}: {stderr}")))
+                        Err(Failure::new(
+                            ErrorClass::Corrupt,
+                            format!("ffmpeg exited with {code}: {stderr}"),
+                        ))
                     }
                 }
             };

@@ -2,6 +2,7 @@
 //! excerpt plan. symphonia first; an `ffmpeg` subprocess when symphonia cannot read the file.
 
 mod ffmpeg;
+mod memory;
 pub mod sniff;
 mod symphonia;
 
@@ -11,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{AnalysisError, ErrorClass};
+pub use memory::MemorySource;
 use sniff::Kind;
 
 /// What the decoder knows about the stream before decoding it.
@@ -33,7 +35,8 @@ pub struct StreamInfo {
 
 impl StreamInfo {
     pub fn duration_sec(&self) -> Option<f64> {
-        self.total_frames.map(|f| f as f64 / self.sample_rate as f64)
+        self.total_frames
+            .map(|f| f as f64 / self.sample_rate as f64)
     }
 }
 
@@ -55,7 +58,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        Failure { class, message: message.into() }
+        Failure {
+            class,
+            message: message.into(),
+        }
     }
 }
 
@@ -83,7 +89,10 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { ffmpeg_fallback: true, ffmpeg_timeout: Duration::from_secs(120) }
+        OpenOptions {
+            ffmpeg_fallback: true,
+            ffmpeg_timeout: Duration::from_secs(120),
+        }
     }
 }
 
@@ -101,10 +110,18 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn AudioSource>, Ana
             };
             return Err(fail(ErrorClass::Io, msg));
         }
-        Err(e) => return Err(fail(ErrorClass::Io, format!("cannot read file metadata: {e}"))),
+        Err(e) => {
+            return Err(fail(
+                ErrorClass::Io,
+                format!("cannot read file metadata: {e}"),
+            ))
+        }
     };
     if meta.is_dir() {
-        return Err(fail(ErrorClass::Io, "is a directory, not an audio file".into()));
+        return Err(fail(
+            ErrorClass::Io,
+            "is a directory, not an audio file".into(),
+        ));
     }
     if !meta.is_file() {
         // Opening a FIFO would block for ever; a device or socket is never a track.
@@ -116,8 +133,12 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn AudioSource>, Ana
     if meta.len() == 0 {
         return Err(fail(ErrorClass::Empty, "file is empty (0 bytes)".into()));
     }
-    let mut file = File::open(path)
-        .map_err(|e| fail(ErrorClass::Io, format!("cannot open file: {e}; check its permissions")))?;
+    let mut file = File::open(path).map_err(|e| {
+        fail(
+            ErrorClass::Io,
+            format!("cannot open file: {e}; check its permissions"),
+        )
+    })?;
     let mut head = Vec::with_capacity(64);
     (&mut file)
         .take(64)
@@ -125,7 +146,10 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn AudioSource>, Ana
         .map_err(|e| fail(ErrorClass::Io, format!("cannot read file: {e}")))?;
     let kind = sniff::sniff(&head);
     if let Kind::Other(what) = kind {
-        return Err(fail(ErrorClass::NotAudio, format!("content is {what}, not audio")));
+        return Err(fail(
+            ErrorClass::NotAudio,
+            format!("content is {what}, not audio"),
+        ));
     }
 
     let mut tried = vec!["symphonia"];
@@ -171,7 +195,10 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn AudioSource>, Ana
 }
 
 /// Opens `path` with ffmpeg alone: `None` when ffmpeg is not installed.
-pub fn open_ffmpeg(path: &Path, opts: &OpenOptions) -> Option<Result<Box<dyn AudioSource>, Failure>> {
+pub fn open_ffmpeg(
+    path: &Path,
+    opts: &OpenOptions,
+) -> Option<Result<Box<dyn AudioSource>, Failure>> {
     let ffmpeg = ffmpeg::locate()?;
     Some(
         ffmpeg::FfmpegSource::open(&ffmpeg, path, opts.ffmpeg_timeout)

@@ -13,7 +13,9 @@ pub enum Kind {
 
 /// Sniffs the first bytes (64 or more give the best answer) of a file.
 pub fn sniff(head: &[u8]) -> Kind {
-    let at = |off: usize, magic: &[u8]| head.len() >= off + magic.len() && &head[off..off + magic.len()] == magic;
+    let at = |off: usize, magic: &[u8]| {
+        head.len() >= off + magic.len() && &head[off..off + magic.len()] == magic
+    };
     if at(0, b"fLaC") {
         return Kind::Audio("flac");
     }
@@ -113,12 +115,18 @@ mod tests {
     #[test]
     fn recognises_containers_and_impostors() {
         assert_eq!(sniff(b"fLaC\0\0\0\x22"), Kind::Audio("flac"));
-        assert_eq!(sniff(b"ID3\x03\0\0\0\0\0\x10fLaC"), Kind::Audio("id3-tagged"));
+        assert_eq!(
+            sniff(b"ID3\x03\0\0\0\0\0\x10fLaC"),
+            Kind::Audio("id3-tagged")
+        );
         assert_eq!(sniff(b"RIFF\0\0\0\0WAVEfmt "), Kind::Audio("wav"));
         assert_eq!(sniff(b"\0\0\0\x20ftypM4A "), Kind::Audio("mp4"));
         assert_eq!(sniff(&[0xFF, 0xFB, 0x90, 0x00]), Kind::Audio("mpeg"));
         assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Kind::Other("JPEG image"));
-        assert_eq!(sniff(b"This is a text file, not audio.\n"), Kind::Other("text"));
+        assert_eq!(
+            sniff(b"This is a text file, not audio.\n"),
+            Kind::Other("text")
+        );
         assert_eq!(sniff(&[0u8; 64]), Kind::Unknown);
     }
 }

@@ -5,11 +5,11 @@ use std::io::{Seek, SeekFrom};
 
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::codecs::CodecParameters;
+use symphonia::core::common::Limit;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::common::Limit;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{Time, TimeBase, Timestamp};
 
@@ -61,7 +61,11 @@ impl SymphoniaSource {
             .map_err(|e| match e {
                 SymError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
                     Failure::new(
-                        if len < 4096 { ErrorClass::Truncated } else { ErrorClass::Corrupt },
+                        if len < 4096 {
+                            ErrorClass::Truncated
+                        } else {
+                            ErrorClass::Corrupt
+                        },
                         format!("the file ends before its audio stream could be identified ({e})"),
                     )
                 }
@@ -69,7 +73,10 @@ impl SymphoniaSource {
                     ErrorClass::NotAudio,
                     "no audio container recognised in the content".to_string(),
                 ),
-                other => Failure::new(classify(&other), format!("cannot read the container: {other}")),
+                other => Failure::new(
+                    classify(&other),
+                    format!("cannot read the container: {other}"),
+                ),
             })?;
         let fmt_name = match reader.format_info().short_name {
             "isomp4" => "mp4",
@@ -80,15 +87,27 @@ impl SymphoniaSource {
         let track = reader
             .default_track(TrackType::Audio)
             .or_else(|| reader.first_track_known_codec(TrackType::Audio))
-            .ok_or_else(|| Failure::new(ErrorClass::NotAudio, "the container holds no audio track"))?
+            .ok_or_else(|| {
+                Failure::new(ErrorClass::NotAudio, "the container holds no audio track")
+            })?
             .clone();
         let params = match &track.codec_params {
             Some(CodecParameters::Audio(p)) => p.clone(),
-            _ => return Err(Failure::new(ErrorClass::UnsupportedCodec, "the audio track has no codec parameters")),
+            _ => {
+                return Err(Failure::new(
+                    ErrorClass::UnsupportedCodec,
+                    "the audio track has no codec parameters",
+                ))
+            }
         };
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| Failure::new(ErrorClass::UnsupportedCodec, format!("no symphonia decoder for this codec: {e}")))?;
+            .map_err(|e| {
+                Failure::new(
+                    ErrorClass::UnsupportedCodec,
+                    format!("no symphonia decoder for this codec: {e}"),
+                )
+            })?;
         let codec = decoder.codec_info().short_name.to_string();
         let sample_rate = params
             .sample_rate
@@ -173,7 +192,13 @@ impl AudioSource for SymphoniaSource {
         let secs = frame as f64 / self.info.sample_rate as f64;
         let seeked = Time::try_from_secs_f64(secs).and_then(|time| {
             self.reader
-                .seek(SeekMode::Accurate, SeekTo::Time { time, track_id: Some(self.track_id) })
+                .seek(
+                    SeekMode::Accurate,
+                    SeekTo::Time {
+                        time,
+                        track_id: Some(self.track_id),
+                    },
+                )
                 .ok()
         });
         self.target = Some(frame);
@@ -187,7 +212,10 @@ impl AudioSource for SymphoniaSource {
             None => match self.pos {
                 // Forward from where we are: decode and discard up to the target.
                 Some(p) if p <= frame => Ok(Access::Sequential),
-                _ => Err(Failure::new(ErrorClass::Corrupt, format!("cannot seek to {secs:.1} s"))),
+                _ => Err(Failure::new(
+                    ErrorClass::Corrupt,
+                    format!("cannot seek to {secs:.1} s"),
+                )),
             },
         }
     }

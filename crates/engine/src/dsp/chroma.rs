@@ -42,7 +42,10 @@ impl ChromaFilterbank {
         }
         // Normalise each column (bin) to unit L2 norm, then weight by the octave Gaussian.
         for k in 0..N_FFT {
-            let norm = (0..12).map(|c| w[c * N_FFT + k].powi(2)).sum::<f64>().sqrt();
+            let norm = (0..12)
+                .map(|c| w[c * N_FFT + k].powi(2))
+                .sum::<f64>()
+                .sqrt();
             let oct = (-0.5 * ((frqbins[k] / n_chroma - 5.0) / 2.0).powi(2)).exp();
             for c in 0..12 {
                 let v = &mut w[c * N_FFT + k];

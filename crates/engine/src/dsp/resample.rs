@@ -21,21 +21,24 @@ pub struct Resampler {
 
 enum Stage {
     HalfBand(HalfBand),
-    Fft(FftStage),
+    Fft(Box<FftStage>),
 }
 
 impl Resampler {
     pub fn new(rate: u32) -> Result<Resampler, String> {
         let mut stages = Vec::new();
         let mut r = rate;
-        while r > SR22 && r % (2 * SR22) == 0 {
+        while r > SR22 && r.is_multiple_of(2 * SR22) {
             stages.push(Stage::HalfBand(HalfBand::new()));
             r /= 2;
         }
         if r != SR22 {
-            stages.push(Stage::Fft(FftStage::new(r)?));
+            stages.push(Stage::Fft(Box::new(FftStage::new(r)?)));
         }
-        Ok(Resampler { stages, scratch: Vec::new() })
+        Ok(Resampler {
+            stages,
+            scratch: Vec::new(),
+        })
     }
 
     /// Resamples `input`, appending to `out`.
@@ -56,7 +59,11 @@ impl Resampler {
         let mut cur: Vec<f32> = input.map(|x| x.to_vec()).unwrap_or_default();
         let last = self.stages.len() - 1;
         for (i, stage) in self.stages.iter_mut().enumerate() {
-            let dst = if i == last { &mut *out } else { &mut self.scratch };
+            let dst = if i == last {
+                &mut *out
+            } else {
+                &mut self.scratch
+            };
             let start = dst.len();
             match (stage, input.is_some()) {
                 (Stage::HalfBand(h), true) => h.push(&cur, dst),
@@ -111,7 +118,12 @@ impl HalfBand {
         for (c, r) in coef.iter_mut().zip(raw) {
             *c = (r / sum) as f32;
         }
-        let mut h = HalfBand { coef, buf: Vec::new(), consumed: 0, seen: 0 };
+        let mut h = HalfBand {
+            coef,
+            buf: Vec::new(),
+            consumed: 0,
+            seen: 0,
+        };
         h.reset();
         h
     }
@@ -199,7 +211,15 @@ impl FftStage {
             .map_err(|e| format!("cannot resample {rate} Hz: {e}"))?;
         let out_buf = inner.output_buffer_allocate(true);
         let to_skip = inner.output_delay();
-        Ok(FftStage { rate, inner, pending: Vec::new(), out_buf, to_skip, seen: 0, emitted: 0 })
+        Ok(FftStage {
+            rate,
+            inner,
+            pending: Vec::new(),
+            out_buf,
+            to_skip,
+            seen: 0,
+            emitted: 0,
+        })
     }
 
     fn push(&mut self, input: &[f32], out: &mut Vec<f32>) {
@@ -213,7 +233,10 @@ impl FftStage {
             }
             let chunk = [&self.pending[start..start + need]];
             // Sizes come from the resampler itself, so this cannot fail.
-            if let Ok((used, n)) = self.inner.process_into_buffer(&chunk, &mut self.out_buf, None) {
+            if let Ok((used, n)) = self
+                .inner
+                .process_into_buffer(&chunk, &mut self.out_buf, None)
+            {
                 start += used;
                 self.emit(n, out);
             } else {
@@ -237,9 +260,11 @@ impl FftStage {
             let tail = std::mem::take(&mut self.pending);
             let input = [tail.as_slice()];
             let res = if tail.is_empty() {
-                self.inner.process_partial_into_buffer(None::<&[&[f32]]>, &mut self.out_buf, None)
+                self.inner
+                    .process_partial_into_buffer(None::<&[&[f32]]>, &mut self.out_buf, None)
             } else {
-                self.inner.process_partial_into_buffer(Some(&input[..]), &mut self.out_buf, None)
+                self.inner
+                    .process_partial_into_buffer(Some(&input[..]), &mut self.out_buf, None)
             };
             match res {
                 Ok((_, n)) => self.emit(n, out),
@@ -264,7 +289,9 @@ mod tests {
 
     fn sine(rate: u32, f: f64, secs: f64) -> Vec<f32> {
         let n = (rate as f64 * secs) as usize;
-        (0..n).map(|i| (2.0 * std::f64::consts::PI * f * i as f64 / rate as f64).sin() as f32).collect()
+        (0..n)
+            .map(|i| (2.0 * std::f64::consts::PI * f * i as f64 / rate as f64).sin() as f32)
+            .collect()
     }
 
     fn resample_all(rate: u32, x: &[f32], chunk: usize) -> Vec<f32> {
@@ -289,7 +316,12 @@ mod tests {
             let want = sine(22050, 1000.0, 2.0);
             let tol = if rate % 22050 == 0 { 0.01 } else { 0.16 };
             for i in (expect / 4..expect * 3 / 4).step_by(97) {
-                assert!((y[i] - want[i]).abs() < tol, "rate {rate} sample {i}: {} vs {}", y[i], want[i]);
+                assert!(
+                    (y[i] - want[i]).abs() < tol,
+                    "rate {rate} sample {i}: {} vs {}",
+                    y[i],
+                    want[i]
+                );
             }
         }
     }
@@ -299,7 +331,9 @@ mod tests {
         // 16 kHz at 44.1 kHz would alias to 6.05 kHz: it must be removed.
         let x = sine(44100, 16000.0, 1.0);
         let y = resample_all(44100, &x, 4096);
-        let rms = (y[200..y.len() - 200].iter().map(|v| v * v).sum::<f32>() / (y.len() - 400) as f32).sqrt();
+        let rms = (y[200..y.len() - 200].iter().map(|v| v * v).sum::<f32>()
+            / (y.len() - 400) as f32)
+            .sqrt();
         assert!(rms < 1e-3, "alias rms {rms}");
         let a = resample_all(44100, &sine(44100, 440.0, 1.0), 1);
         let b = resample_all(44100, &sine(44100, 440.0, 1.0), 100_000);

@@ -39,7 +39,9 @@ impl Stft {
     pub fn new() -> Stft {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
         let window = (0..N_FFT)
-            .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32)
+            .map(|i| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32
+            })
             .collect();
         let spectrum = fft.make_output_vec();
         let scratch = fft.make_scratch_vec();
@@ -86,13 +88,21 @@ impl Stft {
             }
             let rms = (sq / N_FFT as f64).sqrt() as f32;
             // Lengths come from the plan itself, so the transform cannot fail.
-            let _ = self.fft.process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch);
+            let _ = self.fft.process_with_scratch(
+                &mut self.input,
+                &mut self.spectrum,
+                &mut self.scratch,
+            );
             for ((c, m), p) in self.spectrum.iter().zip(&mut self.mag).zip(&mut self.power) {
                 let pw = c.re * c.re + c.im * c.im;
                 *p = pw;
                 *m = pw.sqrt();
             }
-            f(&Frame { mag: &self.mag, power: &self.power, rms });
+            f(&Frame {
+                mag: &self.mag,
+                power: &self.power,
+                rms,
+            });
             start += HOP;
         }
         self.buf.drain(..start);
@@ -127,7 +137,11 @@ mod tests {
             .collect();
         let mut peak_bins = Vec::new();
         stft.push(&x, &mut |fr| {
-            let (k, _) = fr.mag.iter().enumerate().fold((0, 0.0f32), |a, (i, &m)| if m > a.1 { (i, m) } else { a });
+            let (k, _) =
+                fr.mag
+                    .iter()
+                    .enumerate()
+                    .fold((0, 0.0f32), |a, (i, &m)| if m > a.1 { (i, m) } else { a });
             peak_bins.push(k);
         });
         // 1000 Hz / (22050 / 2048) = bin 92.9

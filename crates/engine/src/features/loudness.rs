@@ -45,7 +45,8 @@ impl Loudness {
     pub fn begin_segment(&mut self) -> Result<(), String> {
         let mut m = EbuR128::new(self.map.len() as u32, self.rate, Mode::I | Mode::S)
             .map_err(|e| format!("loudness meter: {e:?}"))?;
-        m.set_channel_map(&self.map).map_err(|e| format!("loudness meter: {e:?}"))?;
+        m.set_channel_map(&self.map)
+            .map_err(|e| format!("loudness meter: {e:?}"))?;
         self.current = Some(m);
         self.fed = 0;
         self.next_reading = 3 * self.rate as u64;
@@ -72,13 +73,17 @@ impl Loudness {
                 now
             } else {
                 self.scratch.clear();
-                self.scratch.extend(now.iter().map(|v| if v.is_finite() { *v } else { 0.0 }));
+                self.scratch
+                    .extend(now.iter().map(|v| if v.is_finite() { *v } else { 0.0 }));
                 &self.scratch
             };
-            m.add_frames_f32(feed).map_err(|e| format!("loudness meter: {e:?}"))?;
+            m.add_frames_f32(feed)
+                .map_err(|e| format!("loudness meter: {e:?}"))?;
             self.fed += frames as u64;
             if self.fed == self.next_reading {
-                let st = m.loudness_shortterm().map_err(|e| format!("loudness meter: {e:?}"))?;
+                let st = m
+                    .loudness_shortterm()
+                    .map_err(|e| format!("loudness meter: {e:?}"))?;
                 self.short_term.push(st);
                 self.next_reading += self.rate as u64;
             }

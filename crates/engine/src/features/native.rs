@@ -29,7 +29,9 @@ impl Welch {
     pub fn new(rate: u32) -> Welch {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(WELCH_N);
         let window = (0..WELCH_N)
-            .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / WELCH_N as f64).cos()) as f32)
+            .map(|i| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / WELCH_N as f64).cos()) as f32
+            })
             .collect();
         Welch {
             spectrum: fft.make_output_vec(),
@@ -63,7 +65,9 @@ impl Welch {
         }
         self.input[self.buf.len()..].fill(0.0);
         // Lengths come from the plan itself, so the transform cannot fail.
-        let _ = self.fft.process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch);
+        let _ =
+            self.fft
+                .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch);
         for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
             *p += (c.re as f64).powi(2) + (c.im as f64).powi(2);
         }
@@ -100,7 +104,11 @@ impl Welch {
 /// The seven band fractions (1/7 each for silence) and `bass_mid_ratio` in dB.
 pub fn bands_and_ratio(p: [f64; 7]) -> ([f64; 7], f64) {
     let total: f64 = p.iter().sum();
-    let fractions = if total > 0.0 { p.map(|v| v / total) } else { [1.0 / 7.0; 7] };
+    let fractions = if total > 0.0 {
+        p.map(|v| v / total)
+    } else {
+        [1.0 / 7.0; 7]
+    };
     let bass = p[1];
     let mid = p[2] + p[3];
     let ratio = match (bass > 0.0, mid > 0.0) {
@@ -197,9 +205,11 @@ impl Native {
 
     fn stereo(&mut self, x: &[f32]) {
         let ch = self.channels;
-        let (mut l1, mut r1, mut ll, mut rr, mut lr, mut mm, mut ss) = (0f64, 0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+        let (mut l1, mut r1, mut ll, mut rr, mut lr, mut mm, mut ss) =
+            (0f64, 0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
         for part in x.chunks(ch * 1024) {
-            let (mut a, mut b, mut c, mut d, mut e, mut f, mut g) = (0f32, 0f32, 0f32, 0f32, 0f32, 0f32, 0f32);
+            let (mut a, mut b, mut c, mut d, mut e, mut f, mut g) =
+                (0f32, 0f32, 0f32, 0f32, 0f32, 0f32, 0f32);
             for fr in part.chunks_exact(ch) {
                 let l = fr[0];
                 let r = if ch > 1 { fr[1] } else { l };
@@ -305,7 +315,9 @@ impl Native {
 
 /// Population standard deviation.
 pub fn pop_std(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let (n, sum) = values.clone().fold((0usize, 0f64), |(n, s), v| (n + 1, s + v));
+    let (n, sum) = values
+        .clone()
+        .fold((0usize, 0f64), |(n, s), v| (n + 1, s + v));
     if n == 0 {
         return 0.0;
     }

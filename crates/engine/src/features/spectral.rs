@@ -29,7 +29,9 @@ impl Spectral {
     pub fn new() -> Spectral {
         Spectral {
             chroma_fb: ChromaFilterbank::new(),
-            freqs: (0..N_BINS).map(|k| (k as f64 * SR22 as f64 / N_FFT as f64) as f32).collect(),
+            freqs: (0..N_BINS)
+                .map(|k| (k as f64 * SR22 as f64 / N_FFT as f64) as f32)
+                .collect(),
             rms: Vec::new(),
             centroid: Vec::new(),
             rolloff: Vec::new(),
@@ -58,7 +60,10 @@ impl Spectral {
         if total > 0.0 {
             self.centroid.push((weighted / total) as f32);
             let threshold = 0.85 * acc;
-            let k = self.cumsum.partition_point(|&c| c < threshold).min(N_BINS - 1);
+            let k = self
+                .cumsum
+                .partition_point(|&c| c < threshold)
+                .min(N_BINS - 1);
             self.rolloff.push(self.freqs[k]);
         }
         // Flatness of max(|S|^2, 1e-10): geometric over arithmetic mean, in the log domain.
