@@ -67,7 +67,21 @@ impl ChromaFilterbank {
     pub fn apply(&self, power: &[f32], out: &mut [f32; 12]) {
         for (c, o) in out.iter_mut().enumerate() {
             let row = &self.weights[c * N_BINS..(c + 1) * N_BINS];
-            *o = row.iter().zip(power).map(|(w, p)| w * p).sum();
+            // Eight lanes so the dot product vectorises.
+            let mut lanes = [0f32; 8];
+            let (rw, rp) = (row.chunks_exact(8), power.chunks_exact(8));
+            let tail: f32 = rw
+                .remainder()
+                .iter()
+                .zip(rp.remainder())
+                .map(|(w, p)| w * p)
+                .sum();
+            for (w, p) in rw.zip(rp) {
+                for l in 0..8 {
+                    lanes[l] += w[l] * p[l];
+                }
+            }
+            *o = lanes.iter().sum::<f32>() + tail;
         }
     }
 }
