@@ -173,7 +173,17 @@ fn fingerprint(
                 "{key}: {secs} s is analysed whole in excerpt mode"
             );
         }
-        analyze(samples, rate, channels, mode)
+        let a = analyze_pcm(samples, rate, channels, mode)
+            .unwrap_or_else(|e| panic!("{key}: analysis failed: {e}"));
+        assert_eq!(a.metadata.mode, mode);
+        // Excerpt mode must really have read the three 30 s excerpts, full mode everything.
+        let want = if mode == Mode::Excerpt { 90.0 } else { secs };
+        assert!(
+            (a.metadata.analyzed_sec - want).abs() < 1e-6,
+            "{key}: analysed {} s, expected {want} s",
+            a.metadata.analyzed_sec
+        );
+        a.fingerprint
     })
 }
 
