@@ -160,7 +160,7 @@ impl Loudness {
                 .push(self.subs[k - 4..].iter().sum::<f64>() / 4.0);
         }
         // Short-term loudness (3 s window) at every whole second from 3 s on.
-        if k >= 30 && k % 10 == 0 {
+        if k >= 30 && k.is_multiple_of(10) {
             self.short_term
                 .push(lufs(self.subs[k - 30..].iter().sum::<f64>() / 30.0));
         }
