@@ -35,9 +35,10 @@ const TAU_MAX: usize = {
         f
     }
 };
-/// FFT size of the autocorrelation: a power of two ≥ FRAME + TAU_MAX + 1, so that the circular
+/// FFT size of the autocorrelation: at least FRAME + TAU_MAX + 2, so that the circular
 /// autocorrelation equals the linear one for every lag we read (up to TAU_MAX + 1).
-const FFT_LEN: usize = 4096;
+/// 2560 = 2⁹·5 costs ~30 % less than the next power of two, 4096.
+const FFT_LEN: usize = 2560;
 /// Frame energy threshold of an active frame: RMS above −60 dBFS, i.e. mean square > 1e-6.
 const ACTIVE_ENERGY: f64 = 1e-6 * FRAME as f64;
 /// Fewer consecutive voiced pairs than this: `pitch_stability` is 0.
