@@ -10,12 +10,13 @@
 //! - `E_h = Σ (S·mask_h)²`, `E_p = Σ (S·mask_p)²`, accumulated in `f64`.
 //!
 //! Speed (a 4-minute track is ~10 000 frames, each needing 2 × 1025 medians of 31): medians
-//! come in pairs of neighbours, whose windows share 30 values. A branch-free selection network
-//! (Batcher's odd–even merge sort pruned to ranks 14 and 15 of those 30) runs on 4 lanes at once
-//! with `min`/`max` only, and each median of the pair is its own 31st value clamped between
-//! the two ranks: ~34 `min`/`max` per median. Lanes are 4 neighbouring bins for the time
-//! medians, and 4 neighbouring bin pairs (read from even/odd de-interleaved copies) for the
-//! frequency medians. Memory is bounded: a ring of the last 32 frames.
+//! come in runs of 4 neighbours, whose windows share 28 values. A branch-free selection network
+//! (Batcher's odd–even merge sort pruned to ranks 12..=15 of those 28) runs on 4 SSE lanes with
+//! `min`/`max` only, and each of the 4 medians then merges its own 3 other values in with 12
+//! more `min`/`max`: ~19 per median, no data-dependent branch. Lanes are 4 neighbouring bins
+//! for the time medians (4 neighbouring frames at once), and 4 runs of 4 bins, read from copies
+//! of the spectrum split by bin phase mod 4, for the frequency medians. Memory is bounded: a
+//! ring of the last 34 frames.
 
 use crate::dsp::N_BINS;
 
@@ -23,24 +24,24 @@ use crate::dsp::N_BINS;
 const KERNEL: usize = 31;
 /// Half the kernel: the context on each side of a median.
 const HALF: usize = KERNEL / 2;
-/// Frames kept: a pair of output frames `t, t+1` reads frames `t−15..=t+16`.
-const RING: usize = 32;
+/// Frames kept: four output frames `t..=t+3` read frames `t−15..=t+18`.
+const RING: usize = 34;
 /// Floats per frame in the rings: `N_BINS` rounded up to whole 4-lane groups (and to the 8
 /// outputs of a percussive group), plus a cache line so frames 4 KiB apart do not alias.
 const STRIDE: usize = 1040;
 /// 4-bin groups of a frame (the last one is 1 bin and 3 zero pads).
 const TIME_GROUPS: usize = N_BINS.div_ceil(4);
-/// 8-bin groups (4 lanes × a pair of bins) of the frequency medians.
-const FREQ_GROUPS: usize = N_BINS.div_ceil(8);
-/// Reflected bins before bin 0 in the padded spectrum (even, so parities are kept).
+/// 16-bin groups (4 lanes × 4 neighbouring bins) of the frequency medians.
+const FREQ_GROUPS: usize = N_BINS.div_ceil(16);
+/// Reflected bins before bin 0 in the padded spectrum (a multiple of 4, so phases are kept).
 const FREQ_PAD: usize = 16;
-/// Length of each of the even/odd halves of the padded spectrum.
-const HALF_LEN: usize = 544;
+/// Length of each of the 4 phases (bins ≡ 0, 1, 2, 3 mod 4) of the padded spectrum.
+const PHASE_LEN: usize = 272;
 
-const _: () = assert!(KERNEL == 31 && RING > KERNEL);
-const _: () = assert!(TIME_GROUPS * 4 <= STRIDE && FREQ_GROUPS * 8 <= STRIDE);
-// Highest padded index read: bin 8·(FREQ_GROUPS−1) + 16 + 2·3, plus FREQ_PAD.
-const _: () = assert!(8 * (FREQ_GROUPS - 1) + 16 + 6 + FREQ_PAD < 2 * HALF_LEN);
+const _: () = assert!(KERNEL == 31 && RING >= KERNEL + 3);
+const _: () = assert!(TIME_GROUPS * 4 <= STRIDE && FREQ_GROUPS * 16 <= STRIDE);
+// Highest padded index read: bin 16·(FREQ_GROUPS−1) + 4·3 + 18, plus FREQ_PAD.
+const _: () = assert!(16 * (FREQ_GROUPS - 1) + 12 + 18 + FREQ_PAD < 4 * PHASE_LEN);
 const _: () = assert!(N_BINS > KERNEL);
 
 /// Four `f32` lanes: SSE on x86-64 (part of its baseline, so always present), plain arrays
@@ -132,15 +133,6 @@ impl V4 {
     }
 }
 
-impl V4 {
-    /// `self` clamped to `[lo, hi]`: the median of 31 values given ranks 14 and 15 of 30 of
-    /// them and the 31st (`self`).
-    #[inline(always)]
-    fn clamp_to(self, lo: V4, hi: V4) -> V4 {
-        self.max(lo).min(hi)
-    }
-}
-
 macro_rules! compare_exchange {
     ($v:ident; $(($a:literal, $b:literal)),* $(,)?) => {
         $(
@@ -151,30 +143,41 @@ macro_rules! compare_exchange {
     };
 }
 
-/// Ranks 14 and 15 (0-based) of 30 values per lane. The comparators are those of Batcher's
-/// odd–even merge sort of 32 wires that influence wires 14 and 15 when wires 30 and 31 hold
+/// Ranks 12 to 15 (0-based) of 28 values per lane. The comparators are those of Batcher's
+/// odd–even merge sort of 32 wires that influence wires 12 to 15 when wires 28 to 31 hold
 /// `+∞` (generated, and checked against sorting by the tests); the compiler drops the half of
 /// a comparator whose result is never read.
 #[inline(always)]
-fn ranks_14_15(mut v: [V4; 30]) -> (V4, V4) {
+fn ranks_12_15(mut v: [V4; 28]) -> [V4; 4] {
     compare_exchange!(v;
         (0, 16), (1, 17), (2, 18), (3, 19), (4, 20), (5, 21), (6, 22), (7, 23), (8, 24), (9, 25),
-        (10, 26), (11, 27), (12, 28), (13, 29), (0, 8), (1, 9), (2, 10), (3, 11), (4, 12), (5, 13),
-        (6, 14), (7, 15), (16, 24), (17, 25), (18, 26), (19, 27), (20, 28), (21, 29), (8, 16), (9, 17),
-        (10, 18), (11, 19), (12, 20), (13, 21), (14, 22), (15, 23), (0, 4), (1, 5), (2, 6), (3, 7),
-        (8, 12), (9, 13), (10, 14), (11, 15), (16, 20), (17, 21), (18, 22), (19, 23), (24, 28), (25, 29),
-        (4, 16), (5, 17), (6, 18), (7, 19), (12, 24), (13, 25), (14, 26), (15, 27), (4, 8), (5, 9),
-        (6, 10), (7, 11), (12, 16), (13, 17), (14, 18), (15, 19), (20, 24), (21, 25), (22, 26), (23, 27),
-        (0, 2), (1, 3), (4, 6), (5, 7), (8, 10), (9, 11), (12, 14), (13, 15), (16, 18), (17, 19),
-        (20, 22), (21, 23), (24, 26), (25, 27), (2, 16), (3, 17), (6, 20), (7, 21), (10, 24), (11, 25),
-        (14, 28), (15, 29), (2, 8), (3, 9), (6, 12), (7, 13), (10, 16), (11, 17), (14, 20), (15, 21),
-        (18, 24), (19, 25), (22, 28), (23, 29), (2, 4), (3, 5), (6, 8), (7, 9), (10, 12), (11, 13),
-        (14, 16), (15, 17), (18, 20), (19, 21), (22, 24), (23, 25), (26, 28), (27, 29), (0, 1), (2, 3),
-        (4, 5), (6, 7), (8, 9), (10, 11), (12, 13), (14, 15), (16, 17), (18, 19), (20, 21), (22, 23),
-        (24, 25), (26, 27), (28, 29), (1, 16), (3, 18), (5, 20), (7, 22), (9, 24), (11, 26), (13, 28),
-        (7, 14), (9, 16), (11, 18), (13, 20), (15, 22), (11, 14), (13, 16), (15, 18), (13, 14), (15, 16),
+        (10, 26), (11, 27), (0, 8), (1, 9), (2, 10), (3, 11), (4, 12), (5, 13), (6, 14), (7, 15),
+        (16, 24), (17, 25), (18, 26), (19, 27), (8, 16), (9, 17), (10, 18), (11, 19), (12, 20), (13, 21),
+        (14, 22), (15, 23), (0, 4), (1, 5), (2, 6), (3, 7), (8, 12), (9, 13), (10, 14), (11, 15),
+        (16, 20), (17, 21), (18, 22), (19, 23), (4, 16), (5, 17), (6, 18), (7, 19), (12, 24), (13, 25),
+        (14, 26), (15, 27), (4, 8), (5, 9), (6, 10), (7, 11), (12, 16), (13, 17), (14, 18), (15, 19),
+        (20, 24), (21, 25), (22, 26), (23, 27), (0, 2), (1, 3), (4, 6), (5, 7), (8, 10), (9, 11),
+        (12, 14), (13, 15), (16, 18), (17, 19), (20, 22), (21, 23), (24, 26), (25, 27), (2, 16), (3, 17),
+        (6, 20), (7, 21), (10, 24), (11, 25), (2, 8), (3, 9), (6, 12), (7, 13), (10, 16), (11, 17),
+        (14, 20), (15, 21), (18, 24), (19, 25), (2, 4), (3, 5), (6, 8), (7, 9), (10, 12), (11, 13),
+        (14, 16), (15, 17), (18, 20), (19, 21), (22, 24), (23, 25), (0, 1), (2, 3), (4, 5), (6, 7),
+        (8, 9), (10, 11), (12, 13), (14, 15), (16, 17), (18, 19), (20, 21), (22, 23), (24, 25), (26, 27),
+        (1, 16), (3, 18), (5, 20), (7, 22), (9, 24), (11, 26), (5, 12), (7, 14), (9, 16), (11, 18),
+        (13, 20), (15, 22), (9, 12), (11, 14), (13, 16), (15, 18), (11, 12), (13, 14), (15, 16),
     );
-    (v[14], v[15])
+    [v[12], v[13], v[14], v[15]]
+}
+
+/// The median of 31 values per lane, given ranks 12 to 15 of 28 of them (`c`, sorted) and the
+/// other 3 (`e`): the 4th smallest of `c ∪ e`, since the 12 values below `c[0]` and the 12
+/// above `c[3]` cannot be it. With `e` sorted, the 4th smallest of two sorted lists is
+/// `min over i + j = 4 of max(c_i, e_j)` (1-based, `x_0 = −∞`).
+#[inline(always)]
+fn median_of_ranks_and_3(c: &[V4; 4], e: [V4; 3]) -> V4 {
+    let (a, b) = (e[0].min(e[1]), e[0].max(e[1]));
+    let (b, e3) = (b.min(e[2]), b.max(e[2]));
+    let (e1, e2) = (a.min(b), a.max(b));
+    c[3].min(c[2].max(e1)).min(c[1].max(e2)).min(c[0].max(e3))
 }
 
 /// Streaming harmonic/percussive energies of a magnitude spectrogram.
@@ -184,12 +187,11 @@ pub struct Hpss {
     ring_s: Vec<f32>,
     /// Percussive enhanced spectra (frequency medians) of the same frames.
     ring_p: Vec<f32>,
-    /// Even and odd bins of the reflect-padded frame, for the frequency medians.
-    even: Vec<f32>,
-    odd: Vec<f32>,
-    /// Frequency medians of the even and of the odd bins.
-    p_even: Vec<f32>,
-    p_odd: Vec<f32>,
+    /// The reflect-padded frame split by bin phase mod 4 (phase m at `m·PHASE_LEN`), so that
+    /// the values lane l needs are contiguous across lanes.
+    phases: Vec<f32>,
+    /// Frequency medians of bins ≡ j mod 4 at `j·4·FREQ_GROUPS`, before interleaving.
+    p_phases: Vec<f32>,
     /// Frames pushed in the current segment.
     n: usize,
     /// Frames of the current segment already turned into energy.
@@ -210,10 +212,8 @@ impl Hpss {
         Self {
             ring_s: vec![0.0; RING * STRIDE],
             ring_p: vec![0.0; RING * STRIDE],
-            even: vec![0.0; HALF_LEN],
-            odd: vec![0.0; HALF_LEN],
-            p_even: vec![0.0; 4 * FREQ_GROUPS],
-            p_odd: vec![0.0; 4 * FREQ_GROUPS],
+            phases: vec![0.0; 4 * PHASE_LEN],
+            p_phases: vec![0.0; 16 * FREQ_GROUPS],
             n: 0,
             emitted: 0,
             e_h: 0.0,
@@ -227,15 +227,22 @@ impl Hpss {
     pub fn push_frame(&mut self, mag: &[f32]) {
         let slot = (self.n % RING) * STRIDE;
         let s = &mut self.ring_s[slot..slot + N_BINS];
-        for (d, &v) in s.iter_mut().zip(mag.iter().chain(std::iter::repeat(&0.0))) {
-            *d = if v > 0.0 && v < f32::INFINITY { v } else { 0.0 };
+        let given = mag.len().min(N_BINS);
+        for (d, &v) in s.iter_mut().zip(&mag[..given]) {
+            // Non-short-circuit `&`: a branch-free, vectorised select.
+            *d = if (v > 0.0) & (v < f32::INFINITY) {
+                v
+            } else {
+                0.0
+            };
         }
+        s[given..].fill(0.0);
         self.percussive(slot);
         self.n += 1;
-        // A pair (t, t+1) is ready once frame t+16 is in; until the segment ends, no index
-        // it reads is past the end, so the reflection does not depend on the final length.
-        while self.emitted + HALF + 2 <= self.n {
-            self.emit_pair(self.emitted, self.n);
+        // Frames t..=t+3 are ready once frame t+18 is in; until the segment ends, no index
+        // they read is past the end, so the reflection does not depend on the final length.
+        while self.emitted + HALF + 4 <= self.n {
+            self.emit_quad(self.emitted, self.n);
         }
     }
 
@@ -243,7 +250,7 @@ impl Hpss {
     /// and makes the next frame start a new spectrogram.
     pub fn end_segment(&mut self) {
         while self.emitted < self.n {
-            self.emit_pair(self.emitted, self.n);
+            self.emit_quad(self.emitted, self.n);
         }
         self.n = 0;
         self.emitted = 0;
@@ -258,72 +265,75 @@ impl Hpss {
     /// Frequency medians of the frame at ring offset `slot`, into `ring_p`.
     fn percussive(&mut self, slot: usize) {
         let s = &self.ring_s[slot..slot + N_BINS];
-        for i in 0..2 * HALF_LEN {
-            let bin = i as isize - FREQ_PAD as isize;
-            let b = if bin >= 0 && (bin as usize) < N_BINS {
-                bin as usize
-            } else {
-                reflect(bin, N_BINS)
-            };
-            let half = if i % 2 == 0 {
-                &mut self.even
-            } else {
-                &mut self.odd
-            };
-            half[i / 2] = s[b];
+        for (i, &v) in s.iter().enumerate() {
+            let i = i + FREQ_PAD;
+            self.phases[(i % 4) * PHASE_LEN + i / 4] = v;
         }
-        let (even, odd) = (&self.even, &self.odd);
-        // Medians of even bins and of odd bins go to separate buffers first: plain 4-lane
-        // stores keep the selection network vectorised.
-        let (first, second) = (&mut self.p_even, &mut self.p_odd);
+        let edges = (0..FREQ_PAD).chain(FREQ_PAD + N_BINS..4 * PHASE_LEN);
+        for i in edges {
+            let v = s[reflect(i as isize - FREQ_PAD as isize, N_BINS)];
+            self.phases[(i % 4) * PHASE_LEN + i / 4] = v;
+        }
+        let ph = &self.phases;
+        let out = &mut self.p_phases;
         for g in 0..FREQ_GROUPS {
-            // Lane l computes bins k+2l and k+2l+1, which share bins k+2l−14 ..= k+2l+15;
-            // padded index i = bin + 16 is even for even bins.
-            let k = 8 * g;
-            let h = k / 2;
-            let core: [V4; 30] = std::array::from_fn(|j| {
-                if j % 2 == 0 {
-                    V4::load(even, h + j / 2 + 1)
-                } else {
-                    V4::load(odd, h + j.div_ceil(2))
-                }
-            });
-            let (lo, hi) = ranks_14_15(core);
-            V4::load(odd, h).clamp_to(lo, hi).store(first, 4 * g); // bin k+2l−15
-            V4::load(even, h + 16).clamp_to(lo, hi).store(second, 4 * g); // bin k+2l+16
+            // Lane l computes bins k+4l ..= k+4l+3, whose windows share bins k+4l−12 ..=
+            // k+4l+15. Bin k+4l+c sits at padded index i = k+4l+u with u = c+16 ≥ 0: phase
+            // u mod 4, position (k+u)/4 + l.
+            let k = 16 * g;
+            let at = |u: usize| V4::load(&ph[(u % 4) * PHASE_LEN..], k / 4 + u / 4);
+            let c = ranks_12_15(std::array::from_fn(|j| at(j + 4)));
+            // Bins k+4l−15, −14, −13 and k+4l+16, +17, +18.
+            let (l, r) = ([at(1), at(2), at(3)], [at(32), at(33), at(34)]);
+            let extras = [
+                [l[0], l[1], l[2]],
+                [l[1], l[2], r[0]],
+                [l[2], r[0], r[1]],
+                [r[0], r[1], r[2]],
+            ];
+            for (j, e) in extras.into_iter().enumerate() {
+                median_of_ranks_and_3(&c, e).store(out, j * 4 * FREQ_GROUPS + 4 * g);
+            }
         }
-        let out = &mut self.ring_p[slot..slot + 8 * FREQ_GROUPS];
-        for (pair, (&a, &b)) in out.chunks_exact_mut(2).zip(first.iter().zip(second.iter())) {
-            pair[0] = a;
-            pair[1] = b;
+        let dst = &mut self.ring_p[slot..slot + 16 * FREQ_GROUPS];
+        for (i, d) in dst.iter_mut().enumerate() {
+            // Bin i = 16g + 4l + j.
+            *d = out[(i % 4) * 4 * FREQ_GROUPS + i / 4];
         }
     }
 
-    /// Time medians of frames `t` and `t+1` (when `t+1 < len`) of a segment of `len` frames,
-    /// and their masked energies.
-    fn emit_pair(&mut self, t: usize, len: usize) {
-        let offsets: [usize; 32] = std::array::from_fn(|j| {
+    /// Time medians of frames `t..=t+3` (those below `len`) of a segment of `len` frames, and
+    /// their masked energies. Their windows share the 28 frames `t−12..=t+15`.
+    fn emit_quad(&mut self, t: usize, len: usize) {
+        let offsets: [usize; 34] = std::array::from_fn(|j| {
             (reflect(t as isize + j as isize - HALF as isize, len) % RING) * STRIDE
         });
-        let second = t + 1 < len;
-        let (o0, o1) = (offsets[HALF], offsets[HALF + 1]);
+        let count = len.saturating_sub(t).min(4);
         let ring_s = &self.ring_s;
         let ring_p = &self.ring_p;
         let mut acc = Energy::default();
         for g in 0..TIME_GROUPS {
             let k = 4 * g;
-            let core: [V4; 30] = std::array::from_fn(|j| V4::load(ring_s, offsets[j + 1] + k));
-            let (lo, hi) = ranks_14_15(core);
-            let h0 = V4::load(ring_s, offsets[0] + k).clamp_to(lo, hi);
-            acc.add(V4::load(ring_s, o0 + k), h0, V4::load(ring_p, o0 + k));
-            if second {
-                let h1 = V4::load(ring_s, offsets[31] + k).clamp_to(lo, hi);
-                acc.add(V4::load(ring_s, o1 + k), h1, V4::load(ring_p, o1 + k));
+            let core: [V4; 28] = std::array::from_fn(|j| V4::load(ring_s, offsets[j + 3] + k));
+            let c = ranks_12_15(core);
+            // Frames t−15, t−14, t−13 and t+16, t+17, t+18.
+            let l: [V4; 3] = std::array::from_fn(|i| V4::load(ring_s, offsets[i] + k));
+            let r: [V4; 3] = std::array::from_fn(|i| V4::load(ring_s, offsets[31 + i] + k));
+            let extras = [
+                [l[0], l[1], l[2]],
+                [l[1], l[2], r[0]],
+                [l[2], r[0], r[1]],
+                [r[0], r[1], r[2]],
+            ];
+            for (j, e) in extras.into_iter().enumerate().take(count) {
+                let h = median_of_ranks_and_3(&c, e);
+                let o = offsets[HALF + j];
+                acc.add(V4::load(ring_s, o + k), h, V4::load(ring_p, o + k));
             }
         }
         self.e_h += acc.h.iter().sum::<f64>();
         self.e_p += acc.p.iter().sum::<f64>();
-        self.emitted = t + 2;
+        self.emitted = t + 4;
     }
 }
 
@@ -554,11 +564,10 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn network_selects_ranks_14_and_15() {
-        let mut rng = Rng(77);
+    fn network_selects_ranks_12_to_15_and_median() {
+        let mut rng = Rng(78);
         for _ in 0..2000 {
-            // Lanes with ties, zeros and distinct values.
-            let vals: Vec<[f32; 4]> = (0..30)
+            let vals: Vec<[f32; 4]> = (0..31)
                 .map(|_| {
                     [
                         (rng.next() * 3.0).floor() as f32,
@@ -572,13 +581,19 @@ pub(crate) mod tests {
                     ]
                 })
                 .collect();
-            let v: [V4; 30] = std::array::from_fn(|j| V4::load(&vals[j], 0));
-            let (a, b) = ranks_14_15(v);
-            let (a, b) = (a.to_array(), b.to_array());
+            let v: [V4; 28] = std::array::from_fn(|j| V4::load(&vals[j], 0));
+            let c = ranks_12_15(v);
+            let e: [V4; 3] = std::array::from_fn(|j| V4::load(&vals[28 + j], 0));
+            let m = median_of_ranks_and_3(&c, e).to_array();
+            let c = c.map(V4::to_array);
             for l in 0..4 {
-                let mut col: Vec<f32> = vals.iter().map(|x| x[l]).collect();
+                let mut col: Vec<f32> = vals[..28].iter().map(|x| x[l]).collect();
                 col.sort_by(f32::total_cmp);
-                assert_eq!((a[l], b[l]), (col[14], col[15]));
+                let got: Vec<f32> = c.iter().map(|x| x[l]).collect();
+                assert_eq!(got, col[12..16]);
+                let mut all: Vec<f32> = vals.iter().map(|x| x[l]).collect();
+                all.sort_by(f32::total_cmp);
+                assert_eq!(m[l], all[HALF]);
             }
         }
     }
