@@ -257,7 +257,7 @@ impl Hpss {
     }
 
     /// `(E_h, E_p)`: energies of the harmonic and percussive components of every frame emitted
-    /// so far (call [`Hpss::end_segment`] first to include the last 16 frames of a segment).
+    /// so far (call [`Hpss::end_segment`] first to include the last 18 frames of a segment).
     pub fn energies(&self) -> (f64, f64) {
         (self.e_h, self.e_p)
     }
