@@ -9,36 +9,189 @@
 //! - Soft masks as librosa `util.softmask(X, X_ref, power=2, split_zeros=False)`.
 //! - `E_h = Σ (S·mask_h)²`, `E_p = Σ (S·mask_p)²`, accumulated in `f64`.
 //!
-//! Speed: both medians are sliding sorted windows of 31 values (32 slots with a `+∞` sentinel).
-//! One step replaces the leaving value by the entering one: two rank counts, which compile to
-//! branch-free SIMD compares over the 32 slots, then a short shift of the values in between.
-//! Memory is bounded: a ring of the last 32 frames and one window per bin.
+//! Speed (a 4-minute track is ~10 000 frames, each needing 2 × 1025 medians of 31): medians
+//! come in runs of 4 neighbours, whose windows share 28 values. A branch-free selection network
+//! (Batcher's odd–even merge sort pruned to ranks 12..=15 of those 28) runs on 4 SSE lanes with
+//! `min`/`max` only, and each of the 4 medians then merges its own 3 other values in with 12
+//! more `min`/`max`: ~19 per median, no data-dependent branch. Lanes are 4 neighbouring bins
+//! for the time medians (4 neighbouring frames at once), and 4 runs of 4 bins, read from copies
+//! of the spectrum split by bin phase mod 4, for the frequency medians. Memory is bounded: a
+//! ring of the last 34 frames.
 
 use crate::dsp::N_BINS;
 
 /// Median kernel length, in frames (harmonic) and in bins (percussive).
 const KERNEL: usize = 31;
-/// Half the kernel: the median index of a sorted window and the context on each side.
+/// Half the kernel: the context on each side of a median.
 const HALF: usize = KERNEL / 2;
-/// Slots of a sorted window: the kernel plus a `+∞` sentinel, a multiple of the SIMD width.
-const SLOTS: usize = 32;
-/// Frames kept: an output frame `t` needs frames `t−15..=t+15`, and the slide also drops `t−16`.
-const RING: usize = 32;
+/// Frames kept: four output frames `t..=t+3` read frames `t−15..=t+18`.
+const RING: usize = 34;
+/// Floats per frame in the rings: `N_BINS` rounded up to whole 4-lane groups (and to the 8
+/// outputs of a percussive group), plus a cache line so frames 4 KiB apart do not alias.
+const STRIDE: usize = 1040;
+/// 4-bin groups of a frame (the last one is 1 bin and 3 zero pads).
+const TIME_GROUPS: usize = N_BINS.div_ceil(4);
+/// 16-bin groups (4 lanes × 4 neighbouring bins) of the frequency medians.
+const FREQ_GROUPS: usize = N_BINS.div_ceil(16);
+/// Reflected bins before bin 0 in the padded spectrum (a multiple of 4, so phases are kept).
+const FREQ_PAD: usize = 16;
+/// Length of each of the 4 phases (bins ≡ 0, 1, 2, 3 mod 4) of the padded spectrum.
+const PHASE_LEN: usize = 272;
 
-const _: () = assert!(KERNEL % 2 == 1 && SLOTS > KERNEL && RING > KERNEL);
+const _: () = assert!(KERNEL == 31 && RING >= KERNEL + 3);
+const _: () = assert!(TIME_GROUPS * 4 <= STRIDE && FREQ_GROUPS * 16 <= STRIDE);
+// Highest padded index read: bin 16·(FREQ_GROUPS−1) + 4·3 + 18, plus FREQ_PAD.
+const _: () = assert!(16 * (FREQ_GROUPS - 1) + 12 + 18 + FREQ_PAD < 4 * PHASE_LEN);
 const _: () = assert!(N_BINS > KERNEL);
 
-type Window = [f32; SLOTS];
-const EMPTY_WINDOW: Window = [f32::INFINITY; SLOTS];
+/// Four `f32` lanes: SSE on x86-64 (part of its baseline, so always present), plain arrays
+/// elsewhere. `min`/`max` are SSE `minps`/`maxps`, i.e. `a < b ? a : b` and `a > b ? a : b`;
+/// the magnitudes are never NaN.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct V4(std::arch::x86_64::__m128);
+
+#[cfg(target_arch = "x86_64")]
+impl V4 {
+    #[inline(always)]
+    fn load(s: &[f32], i: usize) -> V4 {
+        let s = &s[i..i + 4];
+        // SAFETY: SSE is enabled on every x86-64 target, and `s` holds the 4 floats read.
+        V4(unsafe { std::arch::x86_64::_mm_loadu_ps(s.as_ptr()) })
+    }
+
+    #[inline(always)]
+    fn store(self, s: &mut [f32], i: usize) {
+        let s = &mut s[i..i + 4];
+        // SAFETY: SSE is enabled on every x86-64 target, and `s` has room for the 4 floats.
+        unsafe { std::arch::x86_64::_mm_storeu_ps(s.as_mut_ptr(), self.0) }
+    }
+
+    #[inline(always)]
+    fn min(self, o: V4) -> V4 {
+        // SAFETY: SSE is enabled on every x86-64 target.
+        V4(unsafe { std::arch::x86_64::_mm_min_ps(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn max(self, o: V4) -> V4 {
+        // SAFETY: SSE is enabled on every x86-64 target.
+        V4(unsafe { std::arch::x86_64::_mm_max_ps(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn to_array(self) -> [f32; 4] {
+        let mut a = [0.0; 4];
+        self.store(&mut a, 0);
+        a
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Clone, Copy)]
+struct V4([f32; 4]);
+
+#[cfg(not(target_arch = "x86_64"))]
+impl V4 {
+    #[inline(always)]
+    fn load(s: &[f32], i: usize) -> V4 {
+        let mut v = [0.0; 4];
+        v.copy_from_slice(&s[i..i + 4]);
+        V4(v)
+    }
+
+    #[inline(always)]
+    fn store(self, s: &mut [f32], i: usize) {
+        s[i..i + 4].copy_from_slice(&self.0);
+    }
+
+    #[inline(always)]
+    fn min(self, o: V4) -> V4 {
+        V4(std::array::from_fn(|l| {
+            if self.0[l] < o.0[l] {
+                self.0[l]
+            } else {
+                o.0[l]
+            }
+        }))
+    }
+
+    #[inline(always)]
+    fn max(self, o: V4) -> V4 {
+        V4(std::array::from_fn(|l| {
+            if self.0[l] > o.0[l] {
+                self.0[l]
+            } else {
+                o.0[l]
+            }
+        }))
+    }
+
+    #[inline(always)]
+    fn to_array(self) -> [f32; 4] {
+        self.0
+    }
+}
+
+macro_rules! compare_exchange {
+    ($v:ident; $(($a:literal, $b:literal)),* $(,)?) => {
+        $(
+            let (x, y) = ($v[$a], $v[$b]);
+            $v[$a] = x.min(y);
+            $v[$b] = x.max(y);
+        )*
+    };
+}
+
+/// Ranks 12 to 15 (0-based) of 28 values per lane. The comparators are those of Batcher's
+/// odd–even merge sort of 32 wires that influence wires 12 to 15 when wires 28 to 31 hold
+/// `+∞` (generated, and checked against sorting by the tests); the compiler drops the half of
+/// a comparator whose result is never read.
+#[inline(always)]
+fn ranks_12_15(mut v: [V4; 28]) -> [V4; 4] {
+    compare_exchange!(v;
+        (0, 16), (1, 17), (2, 18), (3, 19), (4, 20), (5, 21), (6, 22), (7, 23), (8, 24), (9, 25),
+        (10, 26), (11, 27), (0, 8), (1, 9), (2, 10), (3, 11), (4, 12), (5, 13), (6, 14), (7, 15),
+        (16, 24), (17, 25), (18, 26), (19, 27), (8, 16), (9, 17), (10, 18), (11, 19), (12, 20), (13, 21),
+        (14, 22), (15, 23), (0, 4), (1, 5), (2, 6), (3, 7), (8, 12), (9, 13), (10, 14), (11, 15),
+        (16, 20), (17, 21), (18, 22), (19, 23), (4, 16), (5, 17), (6, 18), (7, 19), (12, 24), (13, 25),
+        (14, 26), (15, 27), (4, 8), (5, 9), (6, 10), (7, 11), (12, 16), (13, 17), (14, 18), (15, 19),
+        (20, 24), (21, 25), (22, 26), (23, 27), (0, 2), (1, 3), (4, 6), (5, 7), (8, 10), (9, 11),
+        (12, 14), (13, 15), (16, 18), (17, 19), (20, 22), (21, 23), (24, 26), (25, 27), (2, 16), (3, 17),
+        (6, 20), (7, 21), (10, 24), (11, 25), (2, 8), (3, 9), (6, 12), (7, 13), (10, 16), (11, 17),
+        (14, 20), (15, 21), (18, 24), (19, 25), (2, 4), (3, 5), (6, 8), (7, 9), (10, 12), (11, 13),
+        (14, 16), (15, 17), (18, 20), (19, 21), (22, 24), (23, 25), (0, 1), (2, 3), (4, 5), (6, 7),
+        (8, 9), (10, 11), (12, 13), (14, 15), (16, 17), (18, 19), (20, 21), (22, 23), (24, 25), (26, 27),
+        (1, 16), (3, 18), (5, 20), (7, 22), (9, 24), (11, 26), (5, 12), (7, 14), (9, 16), (11, 18),
+        (13, 20), (15, 22), (9, 12), (11, 14), (13, 16), (15, 18), (11, 12), (13, 14), (15, 16),
+    );
+    [v[12], v[13], v[14], v[15]]
+}
+
+/// The median of 31 values per lane, given ranks 12 to 15 of 28 of them (`c`, sorted) and the
+/// other 3 (`e`): the 4th smallest of `c ∪ e`, since the 12 values below `c[0]` and the 12
+/// above `c[3]` cannot be it. With `e` sorted, the 4th smallest of two sorted lists is
+/// `min over i + j = 4 of max(c_i, e_j)` (1-based, `x_0 = −∞`).
+#[inline(always)]
+fn median_of_ranks_and_3(c: &[V4; 4], e: [V4; 3]) -> V4 {
+    let (a, b) = (e[0].min(e[1]), e[0].max(e[1]));
+    let (b, e3) = (b.min(e[2]), b.max(e[2]));
+    let (e1, e2) = (a.min(b), a.max(b));
+    c[3].min(c[2].max(e1)).min(c[1].max(e2)).min(c[0].max(e3))
+}
 
 /// Streaming harmonic/percussive energies of a magnitude spectrogram.
 pub struct Hpss {
-    /// Magnitudes of the last `RING` frames of the segment; frame `j` at slot `j % RING`.
+    /// Magnitudes of the last `RING` frames of the segment; frame `j` at slot `j % RING`, each
+    /// `STRIDE` floats of which those past `N_BINS` stay 0.
     ring_s: Vec<f32>,
     /// Percussive enhanced spectra (frequency medians) of the same frames.
     ring_p: Vec<f32>,
-    /// Per bin, the sorted 31-frame window centred on the next frame to emit.
-    windows: Vec<Window>,
+    /// The reflect-padded frame split by bin phase mod 4 (phase m at `m·PHASE_LEN`), so that
+    /// the values lane l needs are contiguous across lanes.
+    phases: Vec<f32>,
+    /// Frequency medians of bins ≡ j mod 4 at `j·4·FREQ_GROUPS`, before interleaving.
+    p_phases: Vec<f32>,
     /// Frames pushed in the current segment.
     n: usize,
     /// Frames of the current segment already turned into energy.
@@ -57,9 +210,10 @@ impl Hpss {
     /// An accumulator with no frames yet.
     pub fn new() -> Self {
         Self {
-            ring_s: vec![0.0; RING * N_BINS],
-            ring_p: vec![0.0; RING * N_BINS],
-            windows: vec![EMPTY_WINDOW; N_BINS],
+            ring_s: vec![0.0; RING * STRIDE],
+            ring_p: vec![0.0; RING * STRIDE],
+            phases: vec![0.0; 4 * PHASE_LEN],
+            p_phases: vec![0.0; 16 * FREQ_GROUPS],
             n: 0,
             emitted: 0,
             e_h: 0.0,
@@ -71,110 +225,142 @@ impl Hpss {
     /// `N_BINS` are ignored and missing ones read as 0; negative, NaN and infinite values read
     /// as 0 so that every result stays finite.
     pub fn push_frame(&mut self, mag: &[f32]) {
-        let slot = self.n % RING;
-        let s = &mut self.ring_s[slot * N_BINS..(slot + 1) * N_BINS];
-        for (d, &v) in s.iter_mut().zip(mag.iter().chain(std::iter::repeat(&0.0))) {
-            // Also maps −0.0 to +0.0, so that `<` and bit patterns agree in the windows.
-            *d = if v > 0.0 && v < f32::INFINITY { v } else { 0.0 };
+        let slot = (self.n % RING) * STRIDE;
+        let s = &mut self.ring_s[slot..slot + N_BINS];
+        let given = mag.len().min(N_BINS);
+        for (d, &v) in s.iter_mut().zip(&mag[..given]) {
+            // Non-short-circuit `&`: a branch-free, vectorised select.
+            *d = if (v > 0.0) & (v < f32::INFINITY) {
+                v
+            } else {
+                0.0
+            };
         }
-        let p = &mut self.ring_p[slot * N_BINS..(slot + 1) * N_BINS];
-        frequency_median(s, p);
+        s[given..].fill(0.0);
+        self.percussive(slot);
         self.n += 1;
-
-        if self.n == HALF + 1 {
-            // Frame 0's window is complete: frames −15..=15 reflect onto 0..=15.
-            self.init_windows();
-            self.emit(0);
-        } else if self.n > HALF + 1 {
-            let t = self.n - 1 - HALF;
-            self.slide(reflect(t as isize - HALF as isize - 1, self.n), self.n - 1);
-            self.emit(t);
+        // Frames t..=t+3 are ready once frame t+18 is in; until the segment ends, no index
+        // they read is past the end, so the reflection does not depend on the final length.
+        while self.emitted + HALF + 4 <= self.n {
+            self.emit_quad(self.emitted, self.n);
         }
     }
 
     /// The current segment ended: emits its last frames with their future context reflected,
     /// and makes the next frame start a new spectrogram.
     pub fn end_segment(&mut self) {
-        let n = self.n;
-        if n > HALF {
-            // Windows are live: keep sliding, entering frames mirrored back from the end.
-            for t in self.emitted..n {
-                let old = reflect(t as isize - HALF as isize - 1, n);
-                let new = reflect((t + HALF) as isize, n);
-                self.slide(old, new);
-                self.emit(t);
-            }
-        } else {
-            // Too short to have started (at most 15 frames, all still in the ring): reflection
-            // wraps around several times, so gather each window directly.
-            let mut buf = [0.0f32; KERNEL];
-            for t in 0..n {
-                for k in 0..N_BINS {
-                    for (j, b) in buf.iter_mut().enumerate() {
-                        let f = reflect(t as isize + j as isize - HALF as isize, n);
-                        *b = self.ring_s[(f % RING) * N_BINS + k];
-                    }
-                    let (_, m, _) = buf.select_nth_unstable_by(HALF, f32::total_cmp);
-                    // `emit` reads the median from the window's middle slot; these windows
-                    // are not live, and are rebuilt when a segment reaches 16 frames.
-                    self.windows[k][HALF] = *m;
-                }
-                self.emit(t);
-            }
+        while self.emitted < self.n {
+            self.emit_quad(self.emitted, self.n);
         }
         self.n = 0;
         self.emitted = 0;
     }
 
     /// `(E_h, E_p)`: energies of the harmonic and percussive components of every frame emitted
-    /// so far (call [`Hpss::end_segment`] first to include the last 15 frames of a segment).
+    /// so far (call [`Hpss::end_segment`] first to include the last 18 frames of a segment).
     pub fn energies(&self) -> (f64, f64) {
         (self.e_h, self.e_p)
     }
 
-    fn frame(ring: &[f32], j: usize) -> &[f32] {
-        let slot = j % RING;
-        &ring[slot * N_BINS..(slot + 1) * N_BINS]
-    }
-
-    /// Builds frame 0's window of every bin from frames 0..=15 (16 frames are in the ring).
-    fn init_windows(&mut self) {
-        for (k, w) in self.windows.iter_mut().enumerate() {
-            *w = EMPTY_WINDOW;
-            for (j, slot) in w.iter_mut().take(KERNEL).enumerate() {
-                let f = reflect(j as isize - HALF as isize, HALF + 1);
-                *slot = self.ring_s[(f % RING) * N_BINS + k];
+    /// Frequency medians of the frame at ring offset `slot`, into `ring_p`.
+    fn percussive(&mut self, slot: usize) {
+        let s = &self.ring_s[slot..slot + N_BINS];
+        for (i, &v) in s.iter().enumerate() {
+            let i = i + FREQ_PAD;
+            self.phases[(i % 4) * PHASE_LEN + i / 4] = v;
+        }
+        let edges = (0..FREQ_PAD).chain(FREQ_PAD + N_BINS..4 * PHASE_LEN);
+        for i in edges {
+            let v = s[reflect(i as isize - FREQ_PAD as isize, N_BINS)];
+            self.phases[(i % 4) * PHASE_LEN + i / 4] = v;
+        }
+        let ph = &self.phases;
+        let out = &mut self.p_phases;
+        for g in 0..FREQ_GROUPS {
+            // Lane l computes bins k+4l ..= k+4l+3, whose windows share bins k+4l−12 ..=
+            // k+4l+15. Bin k+4l+c sits at padded index i = k+4l+u with u = c+16 ≥ 0: phase
+            // u mod 4, position (k+u)/4 + l.
+            let k = 16 * g;
+            let at = |u: usize| V4::load(&ph[(u % 4) * PHASE_LEN..], k / 4 + u / 4);
+            let c = ranks_12_15(std::array::from_fn(|j| at(j + 4)));
+            // Bins k+4l−15, −14, −13 and k+4l+16, +17, +18.
+            let (l, r) = ([at(1), at(2), at(3)], [at(32), at(33), at(34)]);
+            let extras = [
+                [l[0], l[1], l[2]],
+                [l[1], l[2], r[0]],
+                [l[2], r[0], r[1]],
+                [r[0], r[1], r[2]],
+            ];
+            for (j, e) in extras.into_iter().enumerate() {
+                median_of_ranks_and_3(&c, e).store(out, j * 4 * FREQ_GROUPS + 4 * g);
             }
-            w[..KERNEL].sort_unstable_by(f32::total_cmp);
+        }
+        let dst = &mut self.ring_p[slot..slot + 16 * FREQ_GROUPS];
+        for (i, d) in dst.iter_mut().enumerate() {
+            // Bin i = 16g + 4l + j.
+            *d = out[(i % 4) * 4 * FREQ_GROUPS + i / 4];
         }
     }
 
-    /// Moves every bin's window one frame on: frame `old` leaves, frame `new` enters.
-    fn slide(&mut self, old: usize, new: usize) {
-        let old = Self::frame(&self.ring_s, old);
-        let new = Self::frame(&self.ring_s, new);
-        for ((w, &o), &v) in self.windows.iter_mut().zip(old).zip(new) {
-            replace(w, o, v);
+    /// Time medians of frames `t..=t+3` (those below `len`) of a segment of `len` frames, and
+    /// their masked energies. Their windows share the 28 frames `t−12..=t+15`.
+    fn emit_quad(&mut self, t: usize, len: usize) {
+        let offsets: [usize; 34] = std::array::from_fn(|j| {
+            (reflect(t as isize + j as isize - HALF as isize, len) % RING) * STRIDE
+        });
+        let count = len.saturating_sub(t).min(4);
+        let ring_s = &self.ring_s;
+        let ring_p = &self.ring_p;
+        let mut acc = Energy::default();
+        for g in 0..TIME_GROUPS {
+            let k = 4 * g;
+            let core: [V4; 28] = std::array::from_fn(|j| V4::load(ring_s, offsets[j + 3] + k));
+            let c = ranks_12_15(core);
+            // Frames t−15, t−14, t−13 and t+16, t+17, t+18.
+            let l: [V4; 3] = std::array::from_fn(|i| V4::load(ring_s, offsets[i] + k));
+            let r: [V4; 3] = std::array::from_fn(|i| V4::load(ring_s, offsets[31 + i] + k));
+            let extras = [
+                [l[0], l[1], l[2]],
+                [l[1], l[2], r[0]],
+                [l[2], r[0], r[1]],
+                [r[0], r[1], r[2]],
+            ];
+            for (j, e) in extras.into_iter().enumerate().take(count) {
+                let h = median_of_ranks_and_3(&c, e);
+                let o = offsets[HALF + j];
+                acc.add(V4::load(ring_s, o + k), h, V4::load(ring_p, o + k));
+            }
         }
+        self.e_h += acc.h.iter().sum::<f64>();
+        self.e_p += acc.p.iter().sum::<f64>();
+        self.emitted = t + 4;
     }
+}
 
-    /// Adds frame `t`'s masked energies; its harmonic medians are the windows' middles.
-    fn emit(&mut self, t: usize) {
-        let s = Self::frame(&self.ring_s, t);
-        let p = Self::frame(&self.ring_p, t);
-        // Four partial sums break the f64 add latency chain.
-        let mut acc_h = [0.0f64; 4];
-        let mut acc_p = [0.0f64; 4];
-        for (k, ((&s, &p), w)) in s.iter().zip(p).zip(&self.windows).enumerate() {
-            let (mh, mp) = soft_masks(w[HALF], p);
-            let ch = f64::from(s * mh);
-            let cp = f64::from(s * mp);
-            acc_h[k % 4] += ch * ch;
-            acc_p[k % 4] += cp * cp;
+/// Per-lane `f64` sums of the masked energies (lanes past `N_BINS` hold `S = 0`).
+#[derive(Default)]
+struct Energy {
+    h: [f64; 4],
+    p: [f64; 4],
+}
+
+impl Energy {
+    /// Adds the masked energies of 4 bins: magnitudes `s`, enhanced spectra `h` and `p`.
+    #[inline(always)]
+    fn add(&mut self, s: V4, h: V4, p: V4) {
+        let (s, z, h, p) = (
+            s.to_array(),
+            h.max(p).to_array(),
+            h.to_array(),
+            p.to_array(),
+        );
+        for l in 0..4 {
+            let (mh, mp) = soft_masks(h[l], p[l], z[l]);
+            let ch = f64::from(s[l] * mh);
+            let cp = f64::from(s[l] * mp);
+            self.h[l] += ch * ch;
+            self.p[l] += cp * cp;
         }
-        self.e_h += acc_h.iter().sum::<f64>();
-        self.e_p += acc_p.iter().sum::<f64>();
-        self.emitted = t + 1;
     }
 }
 
@@ -190,18 +376,20 @@ pub fn harmonic_ratio(e_h: f64, e_p: f64) -> f64 {
 }
 
 /// librosa `util.softmask` with power 2 and `split_zeros=False`, in `f32` as librosa computes
-/// it for an `f32` spectrogram: both sides are divided by `Z = max(H, P)` first so the squares
-/// cannot overflow or underflow, and where `Z` is below the smallest normal both masks are 0.
+/// it for an `f32` spectrogram, given `z = max(h, p)`: both sides are divided by `z` first so
+/// the squares cannot overflow or underflow; where `z` is below the smallest normal librosa
+/// divides by 1 and sets both masks to 0. Written without branches so it vectorises.
 #[inline(always)]
-fn soft_masks(h: f32, p: f32) -> (f32, f32) {
-    let z = h.max(p);
-    if z < f32::MIN_POSITIVE {
-        return (0.0, 0.0);
-    }
+fn soft_masks(h: f32, p: f32, z: f32) -> (f32, f32) {
+    let z = if z < f32::MIN_POSITIVE { 1.0 } else { z };
     let (hz, pz) = (h / z, p / z);
     let (a, b) = (hz * hz, pz * pz);
-    // One of a, b is 1, so the sum is at least 1.
-    (a / (a + b), b / (a + b))
+    // A normal z equals h or p, so one of a, b is exactly 1 and the sum is at least 1: the
+    // `max` with 1 changes nothing there. Below it, h and p are subnormal or 0, their squares
+    // are 0, and the masks come out 0 as librosa's.
+    let sum = a + b;
+    let d = if sum > 1.0 { sum } else { 1.0 };
+    (a / d, b / d)
 }
 
 /// Index of position `i` of a line of `n ≥ 1` values under scipy `mode='reflect'`: symmetric
@@ -217,55 +405,8 @@ fn reflect(i: isize, n: usize) -> usize {
     }
 }
 
-/// Replaces one copy of `old` by `new` in the sorted window `w` (31 values and a `+∞`
-/// sentinel), keeping it sorted. `old` must be in the window.
-#[inline(always)]
-fn replace(w: &mut Window, old: f32, new: f32) {
-    // Ranks by counting: branch-free, and vectorised over the 32 slots.
-    let mut p = 0u32;
-    let mut q = 0u32;
-    for &x in w.iter() {
-        p += u32::from(x < old);
-        q += u32::from(x < new);
-    }
-    // p is the index of (the first copy of) `old`; both are ≤ 31: the sentinel is never
-    // below a finite value.
-    let (p, q) = (p as usize, q as usize);
-    if q > p {
-        // `new` lands right of `old`: the values in between move one slot left.
-        w.copy_within(p + 1..q, p);
-        w[q - 1] = new;
-    } else {
-        // `new` lands at or left of `old`: the values in between move one slot right.
-        w.copy_within(q..p, q + 1);
-        w[q] = new;
-    }
-}
-
-/// Percussive enhancement of one frame: the median of 31 bins around each bin, reflected at
-/// the lowest and highest bins.
-fn frequency_median(s: &[f32], out: &mut [f32]) {
-    let n = s.len().min(out.len());
-    if n == 0 {
-        return;
-    }
-    let mut w = EMPTY_WINDOW;
-    for (j, slot) in w.iter_mut().take(KERNEL).enumerate() {
-        *slot = s[reflect(j as isize - HALF as isize, n)];
-    }
-    w[..KERNEL].sort_unstable_by(f32::total_cmp);
-    out[0] = w[HALF];
-    for (k, o) in out.iter_mut().enumerate().take(n).skip(1) {
-        // Bin k−16 leaves, bin k+15 enters (reflected near the ends).
-        let old = if k > HALF { k - HALF - 1 } else { HALF - k };
-        let new = reflect((k + HALF) as isize, n);
-        replace(&mut w, s[old], s[new]);
-        *o = w[HALF];
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dsp::{HOP, N_FFT, SR22};
     use realfft::RealFftPlanner;
@@ -364,8 +505,7 @@ mod tests {
         }
     }
 
-    /// Random magnitudes with ties and zeros (coarse levels in some bins), as they stress the
-    /// removal of duplicate values from the sorted windows.
+    /// Random magnitudes with ties and zeros (coarse levels in some bins).
     fn random_spec(frames: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut rng = Rng(seed);
         (0..frames)
@@ -415,11 +555,46 @@ mod tests {
     }
 
     #[test]
-    fn frequency_median_matches_reference() {
+    fn percussive_matches_reference() {
         for f in random_spec(4, 11) {
-            let mut out = vec![0.0; N_BINS];
-            frequency_median(&f, &mut out);
-            assert_eq!(out, median_filter_ref(&f));
+            let mut h = Hpss::new();
+            h.push_frame(&f);
+            assert_eq!(h.ring_p[..N_BINS], median_filter_ref(&f)[..]);
+        }
+    }
+
+    #[test]
+    fn network_selects_ranks_12_to_15_and_median() {
+        let mut rng = Rng(78);
+        for _ in 0..2000 {
+            let vals: Vec<[f32; 4]> = (0..31)
+                .map(|_| {
+                    [
+                        (rng.next() * 3.0).floor() as f32,
+                        rng.next() as f32,
+                        if rng.next() < 0.7 {
+                            0.0
+                        } else {
+                            rng.next() as f32
+                        },
+                        (rng.next() * 40.0).floor() as f32,
+                    ]
+                })
+                .collect();
+            let v: [V4; 28] = std::array::from_fn(|j| V4::load(&vals[j], 0));
+            let c = ranks_12_15(v);
+            let e: [V4; 3] = std::array::from_fn(|j| V4::load(&vals[28 + j], 0));
+            let m = median_of_ranks_and_3(&c, e).to_array();
+            let c = c.map(V4::to_array);
+            for l in 0..4 {
+                let mut col: Vec<f32> = vals[..28].iter().map(|x| x[l]).collect();
+                col.sort_by(f32::total_cmp);
+                let got: Vec<f32> = c.iter().map(|x| x[l]).collect();
+                assert_eq!(got, col[12..16]);
+                let mut all: Vec<f32> = vals.iter().map(|x| x[l]).collect();
+                all.sort_by(f32::total_cmp);
+                assert_eq!(m[l], all[HALF]);
+            }
         }
     }
 
@@ -573,26 +748,47 @@ mod tests {
         assert!((r - 0.5).abs() <= 0.05, "harmonic_ratio {r}");
     }
 
+    /// CPU time of this thread in seconds (the machine is shared: wall time overstates),
+    /// from the scheduler's statistics; falls back to wall time elsewhere.
+    pub(crate) fn thread_cpu_secs() -> Option<f64> {
+        let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+        let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
+        Some(ns * 1e-9)
+    }
+
     /// `cargo test --release -p sonoprint-engine --lib hpss -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn timing_per_frame() {
-        // Four minutes of frames; random magnitudes are the slow case for the sorted windows.
+        // Four minutes of frames; random magnitudes.
         let pool = random_spec(64, 99);
         let frames = 10_336;
         let mut h = Hpss::new();
-        let start = std::time::Instant::now();
+        let wall = std::time::Instant::now();
+        let cpu = thread_cpu_secs();
         for t in 0..frames {
             h.push_frame(&pool[(t * 7) % pool.len()]);
         }
         h.end_segment();
-        let el = start.elapsed();
+        let wall = wall.elapsed().as_secs_f64();
+        let cpu = thread_cpu_secs().zip(cpu).map(|(b, a)| b - a);
         let (e_h, e_p) = h.energies();
         println!(
-            "HPSS: {frames} frames in {:.3} s = {:.2} µs/frame (ratio {})",
-            el.as_secs_f64(),
-            el.as_secs_f64() * 1e6 / frames as f64,
+            "HPSS: {frames} frames, {:.2} µs/frame CPU ({:.2} wall), ratio {}",
+            cpu.unwrap_or(wall) * 1e6 / frames as f64,
+            wall * 1e6 / frames as f64,
             harmonic_ratio(e_h, e_p)
+        );
+        // The parts: frequency medians alone.
+        let cpu0 = thread_cpu_secs().unwrap_or(0.0);
+        for t in 0..frames {
+            let slot = (t % RING) * STRIDE;
+            h.percussive(slot);
+        }
+        let cpu1 = thread_cpu_secs().unwrap_or(0.0);
+        println!(
+            "  of which frequency medians {:.2} µs/frame",
+            (cpu1 - cpu0) * 1e6 / frames as f64
         );
     }
 }
