@@ -59,14 +59,15 @@ impl SymphoniaSource {
         let reader = symphonia::default::get_probe()
             .probe(&Hint::new(), mss, FormatOptions::default(), meta_opts)
             .map_err(|e| match e {
+                // The headers announce more than the file holds: whatever its size (a FLAC's
+                // metadata alone may exceed 8 KiB), the file was cut short.
                 SymError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
                     Failure::new(
-                        if len < 4096 {
-                            ErrorClass::Truncated
-                        } else {
-                            ErrorClass::Corrupt
-                        },
-                        format!("the file ends before its audio stream could be identified ({e})"),
+                        ErrorClass::Truncated,
+                        format!(
+                            "the file ends before its audio stream could be identified \
+                             ({len} bytes; {e})"
+                        ),
                     )
                 }
                 SymError::Unsupported(_) => Failure::new(
