@@ -167,14 +167,22 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn AudioSource>, Ana
         return Err(fail(first.class, first.message).tried(&tried));
     }
     let Some(ffmpeg) = ffmpeg::locate() else {
-        let class = if kind == Kind::Unknown && first.class == ErrorClass::NotAudio {
-            ErrorClass::NotAudio
-        } else {
-            first.class
+        // A container the sniffer knows as audio (ASF, APE, WavPack, ...) that symphonia cannot
+        // read is audio in an unsupported format, not "not audio". The weak sniffs (a bare ID3
+        // tag, an MPEG or ADTS sync word) prove nothing, so symphonia's verdict stands for them.
+        let (class, cause) = match (kind, first.class) {
+            (Kind::Audio(what), ErrorClass::NotAudio)
+                if !matches!(what, "id3-tagged" | "mpeg" | "adts") =>
+            {
+                (
+                    ErrorClass::UnsupportedCodec,
+                    format!("the content is {what} audio, which symphonia cannot read"),
+                )
+            }
+            (_, class) => (class, first.message),
         };
         let msg = format!(
-            "{}; installing ffmpeg (on the PATH) would let sonoprint try a second decoder",
-            first.message
+            "{cause}; installing ffmpeg (on the PATH) would let sonoprint try a second decoder"
         );
         return Err(fail(class, msg).tried(&tried));
     };

@@ -11,7 +11,7 @@ use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::units::{Time, TimeBase, Timestamp};
+use symphonia::core::units::{Duration, Time, TimeBase, Timestamp};
 
 use super::{Access, AudioSource, Failure, StreamInfo};
 use crate::error::ErrorClass;
@@ -59,14 +59,15 @@ impl SymphoniaSource {
         let reader = symphonia::default::get_probe()
             .probe(&Hint::new(), mss, FormatOptions::default(), meta_opts)
             .map_err(|e| match e {
+                // The headers announce more than the file holds: whatever its size (a FLAC's
+                // metadata alone may exceed 8 KiB), the file was cut short.
                 SymError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
                     Failure::new(
-                        if len < 4096 {
-                            ErrorClass::Truncated
-                        } else {
-                            ErrorClass::Corrupt
-                        },
-                        format!("the file ends before its audio stream could be identified ({e})"),
+                        ErrorClass::Truncated,
+                        format!(
+                            "the file ends before its audio stream could be identified \
+                             ({len} bytes; {e})"
+                        ),
                     )
                 }
                 SymError::Unsupported(_) => Failure::new(
@@ -153,9 +154,19 @@ impl SymphoniaSource {
         Some((secs * self.info.sample_rate as f64).round().max(0.0) as u64)
     }
 
+    fn dur_to_frames(&self, dur: Duration) -> Option<u64> {
+        let secs = self.time_base?.calc_duration(dur)?.as_secs_f64();
+        Some((secs * self.info.sample_rate as f64).round().max(0.0) as u64)
+    }
+
     fn note_bad_packet(&mut self, what: &str, e: &SymError) -> Result<(), Failure> {
-        self.skipped += 1;
-        self.bad_in_a_row += 1;
+        self.note_bad_packets(1, what, e)
+    }
+
+    /// Counts `n` lost packets and fails the file past the thresholds.
+    fn note_bad_packets(&mut self, n: u32, what: &str, e: &SymError) -> Result<(), Failure> {
+        self.skipped = self.skipped.saturating_add(n);
+        self.bad_in_a_row = self.bad_in_a_row.saturating_add(n);
         let share = self.skipped as f64 / self.packets.max(1) as f64;
         if self.bad_in_a_row > MAX_BAD_IN_A_ROW
             || (self.skipped > MIN_BAD_FOR_SHARE && share > MAX_BAD_SHARE)
@@ -244,9 +255,30 @@ impl AudioSource for SymphoniaSource {
                 continue;
             }
             self.packets += 1;
-            let start_frame = match self.pos {
-                Some(p) => p,
-                None => self.ts_to_frame(packet.pts).unwrap_or(0),
+            let stated = self.ts_to_frame(packet.pts);
+            let start_frame = match (self.pos, stated) {
+                // A FLAC frame header states the frame's exact first sample. A packet that starts
+                // a whole packet or more past where the previous one ended means the reader
+                // dropped damaged frames in between without an error (symphonia's FLAC reader
+                // resynchronises on the next frame header silently). Count them against the
+                // corruption thresholds, and follow the stated position. Other codecs' packet
+                // timestamps do not match the decoded lengths this exactly (Vorbis overlaps
+                // its blocks), so only FLAC is checked.
+                (Some(p), Some(ts)) if self.info.codec == "flac" && ts > p => {
+                    let dur = self.dur_to_frames(packet.dur).unwrap_or(0);
+                    if dur > 0 && ts - p >= dur {
+                        let lost = ((ts - p) as f64 / dur as f64).round();
+                        let lost = lost.min(u32::MAX as f64) as u32;
+                        self.packets += u64::from(lost);
+                        let e = SymError::DecodeError("packets missing from the stream");
+                        self.note_bad_packets(lost, "demux", &e)?;
+                        ts
+                    } else {
+                        p
+                    }
+                }
+                (Some(p), _) => p,
+                (None, ts) => ts.unwrap_or(0),
             };
             let channels = self.info.channels;
             let decoded = match self.decoder.decode(&packet) {
