@@ -1,0 +1,88 @@
+//! Errors: every one names the operation and, where there is one, the track.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::TrackId;
+
+/// A failure of the library database. Never swallowed: every statement's result ends up here.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A SQLite statement failed.
+    #[error("cannot {op}{}: {source}", OnTrack(*.track))]
+    Sqlite {
+        op: &'static str,
+        track: Option<TrackId>,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file-system operation around the database failed.
+    #[error("cannot {op} {}: {source}", .path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database's schema is newer than this build knows.
+    #[error(
+        "{} was written by a newer sonoprint (schema version {found}, this build knows up to \
+         {supported}): upgrade sonoprint, or use another --data-dir",
+        .path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    /// Paths are stored as SQLite TEXT, which must be UTF-8.
+    #[error("the path is not valid UTF-8, so it cannot be stored: {}", .0.display())]
+    NonUtf8Path(PathBuf),
+    /// A result with a NaN or infinite dimension: the engine must report it as a failure instead.
+    #[error("track {track}: dimension {dimension} is not finite; refusing to store it")]
+    NonFinite {
+        track: TrackId,
+        dimension: &'static str,
+    },
+    /// A statement did not change the row it had to (the database is not as it should be).
+    #[error("cannot {op} for track {track}: no such row")]
+    NoRow { op: &'static str, track: TrackId },
+    /// A value in the database that this build cannot read.
+    #[error("unexpected value in the database: {0}")]
+    Invalid(String),
+}
+
+struct OnTrack(Option<TrackId>);
+
+impl fmt::Display for OnTrack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(t) => write!(f, " (track {t})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Attaches the operation (and the track) to a SQLite error.
+pub(crate) trait Ctx<T> {
+    fn ctx(self, op: &'static str) -> Result<T, StoreError>;
+    fn ctx_track(self, op: &'static str, track: TrackId) -> Result<T, StoreError>;
+}
+
+impl<T> Ctx<T> for Result<T, rusqlite::Error> {
+    fn ctx(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sqlite {
+            op,
+            track: None,
+            source,
+        })
+    }
+
+    fn ctx_track(self, op: &'static str, track: TrackId) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sqlite {
+            op,
+            track: Some(track),
+            source,
+        })
+    }
+}
