@@ -2,6 +2,9 @@
 
 mod analyze;
 mod bench;
+mod logging;
+mod pool;
+mod run;
 mod sysinfo;
 
 use std::path::PathBuf;
@@ -28,6 +31,11 @@ enum Command {
     Analyze(analyze::Args),
     /// Measure analysis and decoding throughput over every audio file under a folder.
     Bench(bench::Args),
+    /// Fingerprint every library track that has no current fingerprint.
+    Run(run::Args),
+    /// Internal: analyse files named on stdin, one JSON answer per line (used by `run`).
+    #[command(hide = true)]
+    Worker,
 }
 
 fn main() -> ExitCode {
@@ -35,6 +43,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Run(args) => {
+            let home = std::env::var_os("SONOPRINT_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".sonoprint")))
+                .unwrap_or_else(|| PathBuf::from(".sonoprint"));
+            run::run(args, &home.join("library.db"), &home.join("logs"))
+        }
+        Command::Worker => return pool::worker_main(),
     };
     match result {
         Ok(code) => code,

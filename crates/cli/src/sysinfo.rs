@@ -25,3 +25,14 @@ pub fn reset_peak_rss() {
     // Writing 5 to clear_refs resets VmHWM (Linux >= 4.0); failure only means a coarser figure.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
+
+/// User + system CPU seconds of the children this process has waited for (the worker
+/// processes of a run, once they have exited).
+pub fn children_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let cutime: f64 = f.get(13)?.parse().ok()?;
+    let cstime: f64 = f.get(14)?.parse().ok()?;
+    Some((cutime + cstime) / 100.0)
+}

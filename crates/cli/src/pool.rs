@@ -1,0 +1,399 @@
+//! A pool of analysis worker processes. A decoder that loops for ever or crashes the process
+//! cannot be stopped from inside a thread, so each analysis runs in a `sonoprint worker`
+//! subprocess: past its time limit the process is killed and replaced, and a crash costs only
+//! the file in flight. Results come back as JSON lines on the worker's stdout.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sonoprint_engine::{Analysis, AnalysisError, ErrorClass, Mode};
+
+/// One request to a worker.
+#[derive(Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    pub path: PathBuf,
+    pub mode: Mode,
+}
+
+/// A worker's answer.
+#[derive(Serialize, Deserialize)]
+pub struct Response {
+    pub id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<WireError>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct WireError {
+    pub class: ErrorClass,
+    pub message: String,
+    pub decoders_tried: Vec<String>,
+}
+
+/// A finished task, as the pool hands it back.
+pub struct Done {
+    pub id: u64,
+    pub path: PathBuf,
+    pub result: Result<Analysis, Failure>,
+    /// Wall time the worker spent on it.
+    pub elapsed: Duration,
+}
+
+/// A failed analysis: class, message, and the decoders that were tried.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub class: ErrorClass,
+    pub message: String,
+    pub decoders: Vec<String>,
+}
+
+impl From<AnalysisError> for Failure {
+    fn from(e: AnalysisError) -> Self {
+        Failure {
+            class: e.class,
+            message: e.message,
+            decoders: e.decoders_tried.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+struct Task {
+    id: u64,
+    path: PathBuf,
+}
+
+pub struct Pool {
+    tasks: Option<Sender<Task>>,
+    done: Receiver<Done>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+pub struct PoolConfig {
+    pub jobs: usize,
+    pub mode: Mode,
+    pub timeout: Duration,
+    /// The executable to run as `EXE worker` (normally this very binary).
+    pub exe: PathBuf,
+}
+
+impl Pool {
+    pub fn new(cfg: PoolConfig) -> Pool {
+        let (task_tx, task_rx) = mpsc::channel::<Task>();
+        let task_rx = Arc::new(Mutex::new(task_rx));
+        let (done_tx, done) = mpsc::channel();
+        let handles = (0..cfg.jobs.max(1))
+            .map(|i| {
+                let (rx, tx, cfg) = (Arc::clone(&task_rx), done_tx.clone(), cfg.clone());
+                std::thread::Builder::new()
+                    .name(format!("worker-{i}"))
+                    .spawn(move || manage(cfg, rx, tx))
+            })
+            .filter_map(Result::ok)
+            .collect();
+        Pool {
+            tasks: Some(task_tx),
+            done,
+            handles,
+        }
+    }
+
+    /// Queues a file. Returns false when the pool has shut down.
+    pub fn submit(&self, id: u64, path: PathBuf) -> bool {
+        self.tasks
+            .as_ref()
+            .is_some_and(|t| t.send(Task { id, path }).is_ok())
+    }
+
+    /// The next finished task, waiting at most `wait`.
+    pub fn next(&self, wait: Duration) -> Option<Done> {
+        self.done.recv_timeout(wait).ok()
+    }
+
+    /// Stops taking tasks; workers finish what they hold, then exit.
+    pub fn close(&mut self) {
+        self.tasks = None;
+    }
+
+    pub fn join(mut self) {
+        self.close();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// One worker process and the thread that reads its answers.
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+}
+
+impl Worker {
+    fn spawn(cfg: &PoolConfig) -> std::io::Result<Worker> {
+        let mut cmd = Command::new(&cfg.exe);
+        // Its own process group: a Ctrl-C at the terminal stops the runner, which then decides
+        // what happens to the work in flight, instead of killing every worker mid-file.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd
+            .arg("worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("worker has no stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("worker has no stdout"))?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        Ok(Worker {
+            child,
+            stdin,
+            lines,
+        })
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn manage(cfg: PoolConfig, tasks: Arc<Mutex<Receiver<Task>>>, done: Sender<Done>) {
+    let mut worker: Option<Worker> = None;
+    loop {
+        let task = match tasks.lock() {
+            Ok(rx) => match rx.recv() {
+                Ok(t) => t,
+                Err(_) => break,
+            },
+            Err(_) => break,
+        };
+        let started = Instant::now();
+        let result = run_one(&cfg, &mut worker, &task);
+        let d = Done {
+            id: task.id,
+            path: task.path,
+            result,
+            elapsed: started.elapsed(),
+        };
+        if done.send(d).is_err() {
+            break;
+        }
+    }
+    if let Some(mut w) = worker.take() {
+        // Closing stdin ends the worker's loop; kill in case it is stuck.
+        drop(w.stdin);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = w.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = w.child.kill();
+        let _ = w.child.wait();
+    }
+}
+
+fn run_one(cfg: &PoolConfig, slot: &mut Option<Worker>, task: &Task) -> Result<Analysis, Failure> {
+    let fail = |class, message: String| Failure {
+        class,
+        message,
+        decoders: Vec::new(),
+    };
+    if slot.is_none() {
+        *slot = Some(Worker::spawn(cfg).map_err(|e| {
+            fail(
+                ErrorClass::Io,
+                format!("cannot start a worker process: {e}"),
+            )
+        })?);
+    }
+    let Some(w) = slot.as_mut() else {
+        return Err(fail(ErrorClass::Io, "no worker process".into()));
+    };
+    let req = Request {
+        id: task.id,
+        path: task.path.clone(),
+        mode: cfg.mode,
+    };
+    let line = serde_json::to_string(&req)
+        .map_err(|e| fail(ErrorClass::Io, format!("cannot encode request: {e}")))?;
+    if writeln!(w.stdin, "{line}")
+        .and_then(|_| w.stdin.flush())
+        .is_err()
+    {
+        // The worker died between tasks: replace it and try once more.
+        if let Some(w) = slot.take() {
+            w.kill();
+        }
+        *slot = Some(Worker::spawn(cfg).map_err(|e| {
+            fail(
+                ErrorClass::Io,
+                format!("cannot start a worker process: {e}"),
+            )
+        })?);
+        let Some(w) = slot.as_mut() else {
+            return Err(fail(ErrorClass::Io, "no worker process".into()));
+        };
+        writeln!(w.stdin, "{line}")
+            .and_then(|_| w.stdin.flush())
+            .map_err(|e| {
+                fail(
+                    ErrorClass::Io,
+                    format!("cannot reach the worker process: {e}"),
+                )
+            })?;
+    }
+    let deadline = Instant::now() + cfg.timeout;
+    loop {
+        let Some(w) = slot.as_mut() else {
+            return Err(fail(ErrorClass::Io, "no worker process".into()));
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        match w.lines.recv_timeout(left) {
+            Ok(l) => {
+                let Ok(resp) = serde_json::from_str::<Response>(&l) else {
+                    continue;
+                };
+                if resp.id != task.id {
+                    continue; // a stale answer from before a restart
+                }
+                return match (resp.analysis, resp.error) {
+                    (Some(a), _) => Ok(a),
+                    (None, Some(e)) => Err(Failure {
+                        class: e.class,
+                        message: e.message,
+                        decoders: e.decoders_tried,
+                    }),
+                    (None, None) => Err(fail(
+                        ErrorClass::Io,
+                        "the worker sent an empty answer".into(),
+                    )),
+                };
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(w) = slot.take() {
+                    w.kill();
+                }
+                return Err(fail(
+                    ErrorClass::Timeout,
+                    format!(
+                        "analysis did not finish within {:.0} s and was stopped; the file may be damaged (raise --timeout for very long files)",
+                        cfg.timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = slot.take().map(|mut w| {
+                    let s = w.child.wait().ok();
+                    s.map(|s| s.to_string())
+                        .unwrap_or_else(|| "unknown status".into())
+                });
+                return Err(fail(
+                    ErrorClass::Panic,
+                    format!(
+                        "the worker process died while decoding this file ({}); please report the file",
+                        status.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// `sonoprint worker`: reads requests from stdin, answers on stdout, until stdin closes.
+pub fn worker_main() -> std::process::ExitCode {
+    // A panic is reported as the file's failure; the default hook would only add noise.
+    std::panic::set_hook(Box::new(|_| {}));
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let Ok(req) = serde_json::from_str::<Request>(&line) else {
+            continue;
+        };
+        let resp = answer(&req.path, req.mode, req.id);
+        let Ok(text) = serde_json::to_string(&resp) else {
+            continue;
+        };
+        if writeln!(stdout, "{text}")
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
+            break;
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+fn answer(path: &Path, mode: Mode, id: u64) -> Response {
+    let opts = sonoprint_engine::Options {
+        mode,
+        ..Default::default()
+    };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sonoprint_engine::analyze_file(path, &opts)
+    }));
+    let err = |class, message: String, decoders_tried| Response {
+        id,
+        analysis: None,
+        error: Some(WireError {
+            class,
+            message,
+            decoders_tried,
+        }),
+    };
+    match r {
+        Ok(Ok(a)) => Response {
+            id,
+            analysis: Some(a),
+            error: None,
+        },
+        Ok(Err(e)) => err(
+            e.class,
+            e.message,
+            e.decoders_tried.iter().map(|s| s.to_string()).collect(),
+        ),
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            err(
+                ErrorClass::Panic,
+                format!("the decoder or analyser panicked: {what}; please report this file"),
+                Vec::new(),
+            )
+        }
+    }
+}
