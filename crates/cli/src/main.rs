@@ -2,6 +2,10 @@
 
 mod analyze;
 mod bench;
+mod datadir;
+mod failures;
+mod scan;
+mod status;
 mod sysinfo;
 
 use std::path::PathBuf;
@@ -16,6 +20,9 @@ use clap::{Parser, Subcommand};
     about = "Acoustic fingerprints of music libraries"
 )]
 struct Cli {
+    /// Where the library database and the logs live [default: $SONOPRINT_HOME, or ~/.sonoprint].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +35,13 @@ enum Command {
     Analyze(analyze::Args),
     /// Measure analysis and decoding throughput over every audio file under a folder.
     Bench(bench::Args),
+    /// Add the audio files under folders to the library; update changed ones, mark vanished ones
+    /// missing (their fingerprints are kept).
+    Scan(scan::Args),
+    /// Show the library: tracks, fingerprints (current, stale, pending), failures, last run.
+    Status(status::Args),
+    /// List the files that could not be fingerprinted, with the reason.
+    Failures(failures::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +49,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Scan(args) => datadir::resolve(cli.data_dir).and_then(|d| scan::run(args, &d)),
+        Command::Status(args) => datadir::resolve(cli.data_dir).and_then(|d| status::run(args, &d)),
+        Command::Failures(args) => {
+            datadir::resolve(cli.data_dir).and_then(|d| failures::run(args, &d))
+        }
     };
     match result {
         Ok(code) => code,
