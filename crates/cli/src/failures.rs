@@ -6,7 +6,7 @@ use serde_json::json;
 use sonoprint_engine::ErrorClass;
 
 use crate::datadir::DataDir;
-use crate::status::{open_existing, utc};
+use crate::status::{emit, open_existing, utc};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -49,26 +49,28 @@ pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        emit(&format!("{}\n", serde_json::Value::Array(v)))?;
     } else if rows.is_empty() {
-        println!("No failures.");
+        emit("No failures.\n")?;
     } else {
+        let mut out = String::new();
         for f in &rows {
             let tried = if f.decoders.is_empty() {
                 String::new()
             } else {
                 format!("; tried {}", f.decoders.join(", "))
             };
-            println!("{:<17} {}", f.class, f.path.display());
-            println!(
-                "{:<17} {} ({} attempt{}{tried})",
+            out.push_str(&format!("{:<17} {}\n", f.class, f.path.display()));
+            out.push_str(&format!(
+                "{:<17} {} ({} attempt{}{tried})\n",
                 "",
                 f.message,
                 f.attempts,
                 if f.attempts == 1 { "" } else { "s" }
-            );
+            ));
         }
-        println!("{} failed files", rows.len());
+        out.push_str(&format!("{} failed files\n", rows.len()));
+        emit(&out)?;
     }
     Ok(ExitCode::SUCCESS)
 }

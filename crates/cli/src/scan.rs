@@ -175,20 +175,21 @@ pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
 
     let s = &walk.skipped;
-    println!(
-        "Scanned {} folder{} in {:.2} s: {} audio files",
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Scanned {} folder{} in {:.2} s: {} audio files\n",
         roots.len(),
         if roots.len() == 1 { "" } else { "s" },
         t0.elapsed().as_secs_f64(),
         files.len()
-    );
-    println!(
-        "  added {}, updated {}, unchanged {}, revived {}, missing {}",
+    ));
+    out.push_str(&format!(
+        "  added {}, updated {}, unchanged {}, revived {}, missing {}\n",
         counts.added, counts.updated, counts.unchanged, counts.revived, missing
-    );
-    println!(
+    ));
+    out.push_str(&format!(
         "  skipped {}: {} not audio by name, {} not audio by content, {} symlinks, {} special \
-         files, {} non-UTF-8 paths, {} unreadable{}",
+         files, {} non-UTF-8 paths, {} unreadable{}\n",
         s.total(),
         s.by_name,
         s.by_content,
@@ -201,8 +202,9 @@ pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
         } else {
             format!("; {} unreadable folders", walk.unreadable_dirs.len())
         }
-    );
-    println!("Library: {}", db.display());
+    ));
+    out.push_str(&format!("Library: {}\n", db.display()));
+    crate::status::emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -18,15 +18,28 @@ pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
     let store = open_existing(data)?;
     let st = store.status().map_err(|e| e.to_string())?;
     let logs = data.logs();
-    if args.json {
+    let text = if args.json {
         let mut v = to_json(&st);
         v["logs_dir"] = json!(logs.to_string_lossy());
-        println!("{v}");
+        format!("{v}\n")
     } else {
-        print!("{}", table(&st));
-        println!("Logs           {}", logs.display());
-    }
+        format!("{}Logs           {}\n", table(&st), logs.display())
+    };
+    emit(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to stdout. A closed pipe (`sonoprint status | head`) is the reader's choice, not an
+/// error; any other write error is.
+pub fn emit(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write output: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Opens the library, refusing to create one: asking about a library that does not exist is a
