@@ -2,9 +2,13 @@
 
 mod analyze;
 mod bench;
+mod datadir;
+mod failures;
 mod logging;
 mod pool;
 mod run;
+mod scan;
+mod status;
 mod sysinfo;
 
 use std::path::PathBuf;
@@ -19,6 +23,9 @@ use clap::{Parser, Subcommand};
     about = "Acoustic fingerprints of music libraries"
 )]
 struct Cli {
+    /// Where the library database and the logs live [default: $SONOPRINT_HOME, or ~/.sonoprint].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,6 +43,13 @@ enum Command {
     /// Internal: analyse files named on stdin, one JSON answer per line (used by `run`).
     #[command(hide = true)]
     Worker,
+    /// Add the audio files under folders to the library; update changed ones, mark vanished ones
+    /// missing (their fingerprints are kept).
+    Scan(scan::Args),
+    /// Show the library: tracks, fingerprints (current, stale, pending), failures, last run.
+    Status(status::Args),
+    /// List the files that could not be fingerprinted, with the reason.
+    Failures(failures::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,13 +58,14 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Run(args) => {
-            let home = std::env::var_os("SONOPRINT_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".sonoprint")))
-                .unwrap_or_else(|| PathBuf::from(".sonoprint"));
-            run::run(args, &home.join("library.db"), &home.join("logs"))
+            datadir::resolve(cli.data_dir).and_then(|d| run::run(args, &d.db(), &d.logs()))
         }
         Command::Worker => return pool::worker_main(),
+        Command::Scan(args) => datadir::resolve(cli.data_dir).and_then(|d| scan::run(args, &d)),
+        Command::Status(args) => datadir::resolve(cli.data_dir).and_then(|d| status::run(args, &d)),
+        Command::Failures(args) => {
+            datadir::resolve(cli.data_dir).and_then(|d| failures::run(args, &d))
+        }
     };
     match result {
         Ok(code) => code,

@@ -68,7 +68,7 @@ pub fn run(args: Args, db_path: &Path, log_dir: &Path) -> Result<ExitCode, Strin
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let timeout = args.timeout.unwrap_or(if args.full { 120.0 } else { 10.0 });
-    if !(timeout.is_finite() && timeout > 0.0) || !(args.lease.is_finite() && args.lease >= 1.0) {
+    if !(timeout.is_finite() && timeout > 0.0 && args.lease.is_finite() && args.lease >= 1.0) {
         return Err("--timeout must be positive and --lease at least 1 second".into());
     }
     let lease = Duration::from_secs_f64(args.lease);

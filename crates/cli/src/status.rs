@@ -1,0 +1,204 @@
+//! `sonoprint status [--json]`: the state of the library.
+
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+use sonoprint_store::{RunInfo, Status, Store};
+
+use crate::datadir::DataDir;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
+    let store = open_existing(data)?;
+    let st = store.status().map_err(|e| e.to_string())?;
+    let logs = data.logs();
+    let text = if args.json {
+        let mut v = to_json(&st);
+        v["logs_dir"] = json!(logs.to_string_lossy());
+        format!("{v}\n")
+    } else {
+        format!("{}Logs           {}\n", table(&st), logs.display())
+    };
+    emit(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to stdout. A closed pipe (`sonoprint status | head`) is the reader's choice, not an
+/// error; any other write error is.
+pub fn emit(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Opens the library, refusing to create one: asking about a library that does not exist is a
+/// mistake (wrong --data-dir) to point out, not an empty library to report.
+pub fn open_existing(data: &DataDir) -> Result<Store, String> {
+    let db = data.db();
+    if !db.exists() {
+        return Err(format!(
+            "no library at {}: start with `sonoprint scan DIR` (or check --data-dir / \
+             SONOPRINT_HOME)",
+            db.display()
+        ));
+    }
+    Store::open(&db).map_err(|e| e.to_string())
+}
+
+fn to_json(st: &Status) -> Value {
+    let by_class: serde_json::Map<String, Value> = st
+        .failed_by_class
+        .iter()
+        .map(|(c, n)| (c.clone(), json!(n)))
+        .collect();
+    json!({
+        "db_path": st.db_path.to_string_lossy(),
+        "db_size_bytes": st.db_size_bytes,
+        "tracks": st.tracks,
+        "present": st.present,
+        "missing": st.missing,
+        "fingerprinted_current": st.fingerprinted_current,
+        "stale": st.stale,
+        "pending": st.pending,
+        "claimed": st.claimed,
+        "failed": st.failed(),
+        "failed_by_class": by_class,
+        "last_run": st.last_run.as_ref().map(run_json),
+    })
+}
+
+fn run_json(r: &RunInfo) -> Value {
+    let s = &r.summary;
+    json!({
+        "id": r.id.0,
+        "status": s.status.as_str(),
+        "mode": r.mode.as_str(),
+        "started_at": utc(r.started_at_ms),
+        "finished_at": r.finished_at_ms.map(utc),
+        "host": r.host,
+        "pid": r.pid,
+        "completed": s.completed,
+        "failed": s.failed,
+        "skipped": s.skipped,
+        "wall_sec": s.wall_sec,
+        "cpu_sec": s.cpu_sec,
+    })
+}
+
+fn table(st: &Status) -> String {
+    let mut s = format!(
+        "Library        {} ({:.1} MB)\n",
+        st.db_path.display(),
+        st.db_size_bytes as f64 / 1e6
+    );
+    let row = |s: &mut String, name: &str, n: u64, note: &str| {
+        s.push_str(&format!("{name:<14} {n:>9}{note}\n"));
+    };
+    row(&mut s, "Tracks", st.tracks, "");
+    row(&mut s, "  present", st.present, "");
+    row(
+        &mut s,
+        "  missing",
+        st.missing,
+        "  (file gone at the last scan; fingerprints kept)",
+    );
+    row(
+        &mut s,
+        "Fingerprinted",
+        st.fingerprinted_current,
+        "  (current)",
+    );
+    row(
+        &mut s,
+        "Pending",
+        st.pending,
+        "  (what `run` computes next)",
+    );
+    row(
+        &mut s,
+        "  stale",
+        st.stale,
+        "  (older version or changed file)",
+    );
+    if st.claimed > 0 {
+        row(
+            &mut s,
+            "  in progress",
+            st.claimed,
+            "  (claimed by a running `run`)",
+        );
+    }
+    row(
+        &mut s,
+        "Failed",
+        st.failed(),
+        "  (see `sonoprint failures`)",
+    );
+    for (class, n) in &st.failed_by_class {
+        row(&mut s, &format!("  {class}"), *n, "");
+    }
+    match &st.last_run {
+        None => s.push_str("Last run       none\n"),
+        Some(r) => {
+            let x = &r.summary;
+            let ok = x.completed.max(1) as f64;
+            s.push_str(&format!(
+                "Last run       #{} {}, {} mode, started {}\n               completed {}, failed {}, \
+                 skipped {} in {:.1} s ({:.2} tracks/s, {:.2} CPU-s/track)\n",
+                r.id.0,
+                x.status.as_str(),
+                r.mode.as_str(),
+                utc(r.started_at_ms),
+                x.completed,
+                x.failed,
+                x.skipped,
+                x.wall_sec,
+                (x.completed + x.failed) as f64 / x.wall_sec.max(1e-9),
+                x.cpu_sec / ok,
+            ));
+        }
+    }
+    s
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` from unix milliseconds (civil-from-days, proleptic Gregorian).
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(super::utc(1_767_225_599_000), "2025-12-31 23:59:59 UTC");
+    }
+}
