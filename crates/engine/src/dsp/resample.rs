@@ -1,179 +1,252 @@
 //! Resampling the mono mix to 22 050 Hz for the `22k` dimensions.
 //!
-//! 44.1 kHz (and 88.2 / 176.4 kHz), most of any library, goes through an exact 2:1 half-band
-//! FIR decimator, written here because it is a handful of lines and several times cheaper than
-//! a general resampler (every other tap is zero and the filter is symmetric). Other rates go
-//! through rubato's FFT resampler. Both are time-aligned: output sample `j` is at input time
-//! `j / 22050` s, and a segment of `n` input samples yields `ceil(n * 22050 / rate)` samples.
+//! Every rate above 22 050 Hz (44.1, 48, 88.2, 96, 192 kHz, ...) goes through one linear-phase
+//! Kaiser-windowed sinc low-pass with the response of libsoxr's "HQ" quality, the default
+//! resampler of librosa 0.11 (`res_type="soxr_hq"`): pass band flat to 0.913 of the output
+//! Nyquist (10.07 kHz), −6 dB at 10.55 kHz, ≥ 125 dB down from 11.025 kHz. The parameters below
+//! were fitted to soxr's measured 44.1 → 22.05 kHz impulse response (383 taps; largest tap
+//! deviation 4e-8, i.e. float rounding). The spectral dimensions depend on this: the flatness of
+//! the bins near 11 kHz moves by several per cent between soxr's own quality levels.
+//!
+//! The filter runs in the frequency domain (overlap-save): each block of input is transformed,
+//! multiplied by the filter's spectrum, cut to the output's band and transformed back at the
+//! output size, which resamples by any ratio `P/Q` (the rates divided by their gcd) in one
+//! step. Lower rates (upsampling) go through rubato's FFT resampler. Both are time-aligned:
+//! output sample `j` is at input time `j / 22050` s, and a segment of `n` input samples yields
+//! `ceil(n * 22050 / rate)` samples.
 
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rubato::{FftFixedIn, Resampler as _};
 
 use super::SR22;
 
-/// Taps on each side of the half-band filter's centre (odd lags 1, 3, ..., HALF_TAPS - 1).
-const HALF_TAPS: usize = 48;
+/// −6 dB cut-off of the anti-alias low-pass, in Hz.
+const CUTOFF_HZ: f64 = 10_549.51;
+/// Kaiser window shape parameter.
+const KAISER_BETA: f64 = 13.0399;
+/// Half-width of the Kaiser window, in seconds (194.5 samples at 44.1 kHz).
+const HALF_WIDTH_S: f64 = 194.499 / 44_100.0;
+/// Smallest forward FFT size of the overlap-save blocks.
+const MIN_BLOCK: usize = 8192;
+/// Largest `P` (input rate over the gcd) handled in the frequency domain; odd rates beyond go
+/// through rubato.
+const MAX_P: usize = 1 << 15;
 
 /// Streaming resampler of one channel to 22 050 Hz.
 pub struct Resampler {
-    stages: Vec<Stage>,
-    scratch: Vec<f32>,
+    stage: Option<Stage>,
 }
 
 enum Stage {
-    HalfBand(HalfBand),
+    Kaiser(Box<KaiserStage>),
     Fft(Box<FftStage>),
 }
 
 impl Resampler {
     pub fn new(rate: u32) -> Result<Resampler, String> {
-        let mut stages = Vec::new();
-        let mut r = rate;
-        while r > SR22 && r.is_multiple_of(2 * SR22) {
-            stages.push(Stage::HalfBand(HalfBand::new()));
-            r /= 2;
-        }
-        if r != SR22 {
-            stages.push(Stage::Fft(Box::new(FftStage::new(r)?)));
-        }
-        Ok(Resampler {
-            stages,
-            scratch: Vec::new(),
-        })
+        let stage = if rate == SR22 {
+            None
+        } else if rate > SR22 && (rate / gcd(rate, SR22)) as usize <= MAX_P {
+            Some(Stage::Kaiser(Box::new(KaiserStage::new(rate))))
+        } else {
+            Some(Stage::Fft(Box::new(FftStage::new(rate)?)))
+        };
+        Ok(Resampler { stage })
     }
 
     /// Resamples `input`, appending to `out`.
     pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) {
-        self.run(Some(input), out);
+        match &mut self.stage {
+            None => out.extend_from_slice(input),
+            Some(Stage::Kaiser(k)) => k.push(input, out),
+            Some(Stage::Fft(f)) => f.push(input, out),
+        }
     }
 
     /// Ends a segment: appends the remaining output and resets for the next segment.
     pub fn finish(&mut self, out: &mut Vec<f32>) {
-        self.run(None, out);
-    }
-
-    fn run(&mut self, input: Option<&[f32]>, out: &mut Vec<f32>) {
-        if self.stages.is_empty() {
-            out.extend_from_slice(input.unwrap_or_default());
-            return;
-        }
-        let mut cur: Vec<f32> = input.map(|x| x.to_vec()).unwrap_or_default();
-        let last = self.stages.len() - 1;
-        for (i, stage) in self.stages.iter_mut().enumerate() {
-            let dst = if i == last {
-                &mut *out
-            } else {
-                &mut self.scratch
-            };
-            let start = dst.len();
-            match (stage, input.is_some()) {
-                (Stage::HalfBand(h), true) => h.push(&cur, dst),
-                (Stage::HalfBand(h), false) => {
-                    h.push(&cur, dst);
-                    h.finish(dst);
-                }
-                (Stage::Fft(f), true) => f.push(&cur, dst),
-                (Stage::Fft(f), false) => {
-                    f.push(&cur, dst);
-                    f.finish(dst);
-                }
-            }
-            if i != last {
-                cur.clear();
-                cur.extend_from_slice(&self.scratch[start..]);
-                self.scratch.clear();
-            }
+        match &mut self.stage {
+            None => {}
+            Some(Stage::Kaiser(k)) => k.finish(out),
+            Some(Stage::Fft(f)) => f.finish(out),
         }
     }
 }
 
-/// Zero-phase 2:1 decimator with a Kaiser-windowed half-band low-pass (cut-off at a quarter of
-/// the input rate, ~80 dB stop band, pass band flat to ~0.45 of the output Nyquist... 0.9).
-struct HalfBand {
-    /// Coefficients of the odd lags 1, 3, 5, ...; the centre tap is 0.5, even lags are 0.
-    coef: [f32; HALF_TAPS / 2],
-    /// Input history: `HALF_TAPS` samples of left context, then unconsumed input.
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Downsampling by `P/Q` with the Kaiser low-pass, by overlap-save in the frequency domain.
+///
+/// A block holds `n_in = P·m` input samples starting at an input index that is a multiple of
+/// `P`, so output sample `o` of the block's inverse transform (size `n_out = Q·m`) sits exactly
+/// on the output grid. The circular convolution is exact for inputs at least `taps` from both
+/// block ends; each block emits the outputs of the `step` inputs after a left margin of
+/// `margin ≥ taps` (both multiples of `P`) and the next block starts `step` later.
+struct KaiserStage {
+    p: usize,
+    q: usize,
+    margin: usize,
+    step: usize,
+    n_in: usize,
+    /// Filter spectrum over the output band, scaled by `1 / n_in`.
+    filter: Vec<Complex<f32>>,
+    fwd: Arc<dyn RealToComplex<f32>>,
+    inv: Arc<dyn ComplexToReal<f32>>,
+    block: Vec<f32>,
+    spec: Vec<Complex<f32>>,
+    spec_out: Vec<Complex<f32>>,
+    time_out: Vec<f32>,
+    scratch_fwd: Vec<Complex<f32>>,
+    scratch_inv: Vec<Complex<f32>>,
+    /// Unconsumed input; `buf[0]` is the start of the next block.
     buf: Vec<f32>,
-    /// Absolute index (within the segment) of `buf[HALF_TAPS]`.
-    consumed: usize,
-    /// Input samples seen in this segment.
     seen: usize,
+    emitted: usize,
 }
 
-impl HalfBand {
-    fn new() -> HalfBand {
-        let beta = 8.0f64;
-        let i0b = bessel_i0(beta);
-        let mut coef = [0f32; HALF_TAPS / 2];
-        let mut sum = 0.5f64;
-        let mut raw = [0f64; HALF_TAPS / 2];
-        for (k, c) in raw.iter_mut().enumerate() {
-            let n = (2 * k + 1) as f64;
-            let sinc = (std::f64::consts::PI * n / 2.0).sin() / (std::f64::consts::PI * n / 2.0);
-            let x = n / (HALF_TAPS as f64 + 1.0);
-            let w = bessel_i0(beta * (1.0 - x * x).max(0.0).sqrt()) / i0b;
-            *c = 0.5 * sinc * w;
-            sum += 2.0 * *c;
+impl KaiserStage {
+    fn new(rate: u32) -> KaiserStage {
+        let g = gcd(rate, SR22);
+        let (p, q) = ((rate / g) as usize, (SR22 / g) as usize);
+        let r = rate as f64;
+        let taps = (HALF_WIDTH_S * r) as usize;
+        let margin = taps.div_ceil(p) * p;
+        let m = (MIN_BLOCK.max(8 * (margin + taps))).div_ceil(p);
+        let (n_in, n_out) = (p * m, q * m);
+        let step = (n_in - margin - taps) / p * p;
+
+        // Zero-phase kernel, circularly placed, DC gain 1.
+        let i0b = bessel_i0(KAISER_BETA);
+        let mut kernel = vec![0f64; n_in];
+        let mut sum = 0.0;
+        for k in 0..=taps {
+            let t = k as f64 / r;
+            let x = 2.0 * CUTOFF_HZ * t;
+            let sinc = if k == 0 {
+                1.0
+            } else {
+                (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+            };
+            let y = t / HALF_WIDTH_S;
+            let w = bessel_i0(KAISER_BETA * (1.0 - y * y).max(0.0).sqrt()) / i0b;
+            let h = 2.0 * CUTOFF_HZ / r * sinc * w;
+            kernel[k] = h;
+            sum += h;
+            if k > 0 {
+                kernel[n_in - k] = h;
+                sum += h;
+            }
         }
-        // Normalise the DC gain to exactly 1.
-        for (c, r) in coef.iter_mut().zip(raw) {
-            *c = (r / sum) as f32;
-        }
-        let mut h = HalfBand {
-            coef,
+        let mut planner64 = RealFftPlanner::<f64>::new();
+        let fft64 = planner64.plan_fft_forward(n_in);
+        let mut kspec = fft64.make_output_vec();
+        // Sizes come from the plan itself, so this cannot fail.
+        let _ = fft64.process(&mut kernel, &mut kspec);
+        let bins_out = n_out / 2 + 1;
+        let filter = kspec[..bins_out]
+            .iter()
+            .enumerate()
+            .map(|(b, c)| {
+                // The output's Nyquist bin (even n_out) lies at 11 025 Hz, ≥ 125 dB down: 0.
+                if 2 * b == n_out {
+                    Complex::new(0.0, 0.0)
+                } else {
+                    Complex::new(
+                        (c.re / sum / n_in as f64) as f32,
+                        (c.im / sum / n_in as f64) as f32,
+                    )
+                }
+            })
+            .collect();
+
+        let mut planner = RealFftPlanner::<f32>::new();
+        let fwd = planner.plan_fft_forward(n_in);
+        let inv = planner.plan_fft_inverse(n_out);
+        let mut s = KaiserStage {
+            p,
+            q,
+            margin,
+            step,
+            n_in,
+            filter,
+            block: fwd.make_input_vec(),
+            spec: fwd.make_output_vec(),
+            spec_out: inv.make_input_vec(),
+            time_out: inv.make_output_vec(),
+            scratch_fwd: fwd.make_scratch_vec(),
+            scratch_inv: inv.make_scratch_vec(),
+            fwd,
+            inv,
             buf: Vec::new(),
-            consumed: 0,
             seen: 0,
+            emitted: 0,
         };
-        h.reset();
-        h
+        s.reset();
+        s
     }
 
     fn reset(&mut self) {
         self.buf.clear();
-        self.buf.resize(HALF_TAPS, 0.0);
-        self.consumed = 0;
+        // The segment starts `margin` into the first block, after zeros.
+        self.buf.resize(self.margin, 0.0);
         self.seen = 0;
+        self.emitted = 0;
     }
 
-    fn centre_gain(&self) -> f32 {
-        1.0 - 2.0 * self.coef.iter().sum::<f32>()
-    }
-
-    /// Emits every output whose right context is available.
     fn push(&mut self, input: &[f32], out: &mut Vec<f32>) {
         self.buf.extend_from_slice(input);
         self.seen += input.len();
-        self.drain(out);
+        let mut start = 0;
+        while self.buf.len() - start >= self.n_in {
+            self.block(start, out);
+            start += self.step;
+        }
+        self.buf.drain(..start);
     }
 
-    fn drain(&mut self, out: &mut Vec<f32>) {
-        let c0 = self.centre_gain();
-        // Output j sits on input 2j; position p in buf holds input index consumed + p - HALF_TAPS.
-        let mut p = HALF_TAPS;
-        while p + HALF_TAPS < self.buf.len() {
-            let b = &self.buf;
-            let mut acc = c0 * b[p];
-            for (k, &c) in self.coef.iter().enumerate() {
-                let lag = 2 * k + 1;
-                acc += c * (b[p - lag] + b[p + lag]);
-            }
-            out.push(acc);
-            p += 2;
+    /// Filters the block at `buf[start..start + n_in]` and emits its `step * Q / P` outputs.
+    fn block(&mut self, start: usize, out: &mut Vec<f32>) {
+        self.block
+            .copy_from_slice(&self.buf[start..start + self.n_in]);
+        // Sizes come from the plans themselves, so these cannot fail.
+        let _ =
+            self.fwd
+                .process_with_scratch(&mut self.block, &mut self.spec, &mut self.scratch_fwd);
+        for ((o, x), h) in self.spec_out.iter_mut().zip(&self.spec).zip(&self.filter) {
+            *o = x * h;
         }
-        // Keep HALF_TAPS of left context before the next centre.
-        let drop = p - HALF_TAPS;
-        self.buf.drain(..drop);
-        self.consumed += drop;
+        self.spec_out[0].im = 0.0;
+        let _ = self.inv.process_with_scratch(
+            &mut self.spec_out,
+            &mut self.time_out,
+            &mut self.scratch_inv,
+        );
+        let first = self.margin / self.p * self.q;
+        let n = self.step / self.p * self.q;
+        out.extend_from_slice(&self.time_out[first..first + n]);
+        self.emitted += n;
     }
 
     fn finish(&mut self, out: &mut Vec<f32>) {
-        let expected = self.seen.div_ceil(2);
-        self.buf.extend(std::iter::repeat_n(0.0, HALF_TAPS + 2));
+        let expected = (self.seen as u64 * self.q as u64).div_ceil(self.p as u64) as usize;
         let before = out.len();
-        self.drain(out);
-        let emitted = self.consumed.div_ceil(2);
-        // Trim the outputs that lie past the end of the input.
-        let extra = emitted.saturating_sub(expected).min(out.len() - before);
+        while self.emitted < expected {
+            let len = self.buf.len();
+            if len < self.n_in {
+                self.buf.resize(self.n_in, 0.0);
+            }
+            self.block(0, out);
+            self.buf.drain(..self.step);
+        }
+        let extra = (self.emitted - expected).min(out.len() - before);
         out.truncate(out.len() - extra);
         self.reset();
     }
@@ -183,10 +256,10 @@ fn bessel_i0(x: f64) -> f64 {
     let mut sum = 1.0;
     let mut term = 1.0;
     let q = x * x / 4.0;
-    for k in 1..50 {
+    for k in 1..100 {
         term *= q / (k * k) as f64;
         sum += term;
-        if term < 1e-12 * sum {
+        if term < 1e-16 * sum {
             break;
         }
     }
@@ -304,17 +377,23 @@ mod tests {
         out
     }
 
+    fn rms(y: &[f32]) -> f64 {
+        (y.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / y.len() as f64).sqrt()
+    }
+
     #[test]
     fn lengths_and_alignment() {
-        for rate in [8000, 22050, 44100, 48000, 96000, 176400, 192000] {
+        for rate in [
+            8000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000,
+        ] {
             let x = sine(rate, 1000.0, 2.0);
             let y = resample_all(rate, &x, 777);
             let expect = (x.len() as u64 * 22050).div_ceil(rate as u64) as usize;
             assert_eq!(y.len(), expect, "rate {rate}");
             // In the middle the output is the same sine at 22 050 Hz, in phase (rubato's
-            // ratios may leave up to half an output sample of delay: 0.16 at 1 kHz).
+            // upsampling may leave up to half an output sample of delay: 0.16 at 1 kHz).
             let want = sine(22050, 1000.0, 2.0);
-            let tol = if rate % 22050 == 0 { 0.01 } else { 0.16 };
+            let tol = if rate > 22050 { 1e-3 } else { 0.16 };
             for i in (expect / 4..expect * 3 / 4).step_by(97) {
                 assert!(
                     (y[i] - want[i]).abs() < tol,
@@ -327,16 +406,44 @@ mod tests {
     }
 
     #[test]
-    fn half_band_rejects_aliases_and_is_chunk_independent() {
-        // 16 kHz at 44.1 kHz would alias to 6.05 kHz: it must be removed.
-        let x = sine(44100, 16000.0, 1.0);
-        let y = resample_all(44100, &x, 4096);
-        let rms = (y[200..y.len() - 200].iter().map(|v| v * v).sum::<f32>()
-            / (y.len() - 400) as f32)
-            .sqrt();
-        assert!(rms < 1e-3, "alias rms {rms}");
-        let a = resample_all(44100, &sine(44100, 440.0, 1.0), 1);
-        let b = resample_all(44100, &sine(44100, 440.0, 1.0), 100_000);
+    fn soxr_hq_response() {
+        // Gain of a sine in the middle of the output: flat pass band to 10.07 kHz, −3.8 dB at
+        // 10.5 kHz, −32 dB at 10.8 kHz (soxr HQ), and nothing aliased from above 11.025 kHz.
+        for rate in [44100, 48000, 96000] {
+            for (f, lo, hi) in [
+                (1000.0, -0.001, 0.001),
+                (10000.0, -0.001, 0.001),
+                (10500.0, -4.0, -3.6),
+                (10800.0, -33.0, -31.5),
+                (12000.0, -400.0, -115.0),
+                (16000.0, -400.0, -115.0),
+            ] {
+                let y = resample_all(rate, &sine(rate, f, 1.0), 4096);
+                let g = 20.0 * (rms(&y[2000..y.len() - 2000]) * 2f64.sqrt()).log10();
+                assert!(g >= lo && g <= hi, "rate {rate} {f} Hz: {g:.2} dB");
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_independent() {
+        for rate in [44100, 48000] {
+            let a = resample_all(rate, &sine(rate, 440.0, 1.0), 1);
+            let b = resample_all(rate, &sine(rate, 440.0, 1.0), 100_000);
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn segments_restart() {
+        // A second segment after `finish` is resampled like the first.
+        let x = sine(48000, 440.0, 0.5);
+        let mut r = Resampler::new(48000).unwrap();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        r.push(&x, &mut a);
+        r.finish(&mut a);
+        r.push(&x, &mut b);
+        r.finish(&mut b);
         assert_eq!(a, b);
     }
 }

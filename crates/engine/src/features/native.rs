@@ -140,7 +140,7 @@ pub struct Native {
     block_len: usize,
     block_peak: f32,
     block_sq: f64,
-    /// (crest dB, peak) of every complete block above −60 dBFS.
+    /// (crest dB, peak) of every block above −60 dBFS, the last shorter one included.
     blocks: Vec<(f32, f32)>,
 }
 
@@ -260,11 +260,12 @@ impl Native {
         self.block_sq = 0.0;
     }
 
-    /// Ends a segment: an incomplete 1 s block is dropped.
+    /// Ends a segment: its last, shorter block is a block too ("split into 1 s blocks" leaves
+    /// one), tested and measured like the others (the reference implementation counts it).
     pub fn end_segment(&mut self) {
-        self.block_len = 0;
-        self.block_peak = 0.0;
-        self.block_sq = 0.0;
+        if self.block_len > 0 {
+            self.close_block();
+        }
     }
 
     pub fn crest_db(&self) -> f64 {
@@ -330,4 +331,31 @@ pub fn pop_std(values: impl Iterator<Item = f64> + Clone) -> f64 {
     }
     let mean = sum / n as f64;
     (values.map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_short_block_counts() {
+        // 2.5 s of square wave, 0.5 for 2 s then 0.25: blocks of 1 s, 1 s and 0.5 s.
+        let rate = 1000;
+        let mut n = Native::new(rate, 2);
+        let x: Vec<f32> = (0..2500)
+            .flat_map(|i| {
+                let v = if i < 2000 { 0.5 } else { 0.25 };
+                let s = if i % 2 == 0 { v } else { -v };
+                [s, s]
+            })
+            .collect();
+        n.push(&x);
+        n.end_segment();
+        assert_eq!(n.blocks.len(), 3);
+        let pc = n.peak_consistency();
+        let peaks = [0.5f64, 0.5, 0.25];
+        let mean = peaks.iter().sum::<f64>() / 3.0;
+        let cv = pop_std(peaks.iter().copied()) / mean;
+        assert!((pc - 1.0 / (1.0 + cv)).abs() < 1e-9, "{pc}");
+    }
 }
