@@ -121,6 +121,36 @@ impl Loudness {
             let frames = (self.sub_len - self.acc_len).min(rest.len() / ch);
             let (now, later) = rest.split_at(frames * ch);
             rest = later;
+            if ch == 2 {
+                // Both channels in one loop: two independent filter recurrences overlap in the
+                // pipeline instead of waiting on each other's latency.
+                let (mut l, mut r, f) = (self.states[0], self.states[1], &self.filters);
+                let (mut sl, mut sr) = (0f64, 0f64);
+                for fr in now.chunks_exact(2) {
+                    let yl = l.step(f, fr[0] as f64);
+                    let yr = r.step(f, fr[1] as f64);
+                    sl += yl * yl;
+                    sr += yr * yr;
+                }
+                self.states[0] = l;
+                self.states[1] = r;
+                self.acc[0] += sl;
+                self.acc[1] += sr;
+            } else {
+                self.filter_each(now);
+            }
+            self.acc_len += frames;
+            if self.acc_len == self.sub_len {
+                self.close_sub_block();
+            }
+        }
+        Ok(())
+    }
+
+    /// Filters every weighted channel of `now` (interleaved frames) in turn.
+    fn filter_each(&mut self, now: &[f32]) {
+        let ch = self.weights.len();
+        {
             for c in 0..ch {
                 if self.weights[c] == 0.0 {
                     continue;
@@ -134,12 +164,7 @@ impl Loudness {
                 self.states[c] = st;
                 self.acc[c] += sq;
             }
-            self.acc_len += frames;
-            if self.acc_len == self.sub_len {
-                self.close_sub_block();
-            }
         }
-        Ok(())
     }
 
     fn close_sub_block(&mut self) {
