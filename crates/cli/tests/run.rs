@@ -413,6 +413,78 @@ fn a_failing_result_write_stops_the_run_and_writes_nothing_half() {
 }
 
 #[test]
+fn changed_file_is_recomputed_and_unchanged_failure_is_not_retried() {
+    let lib = Lib::new(5, true);
+    let db = lib.db();
+    ok(lib.run(&["--jobs", "2"]));
+    install_write_log(&db);
+    let fp =
+        |p: &Path| -> (Vec<f64>, i64, String) {
+            db.query_row(
+            "SELECT f.spectral_centroid, f.tempo_bpm, f.lufs, f.bass_pct, f.filesize, f.updated_at
+             FROM track_fingerprints f JOIN tracks t ON t.id = f.track_id WHERE t.filepath = ?1",
+            [p.to_str().unwrap()],
+            |r| Ok((vec![r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?], r.get(4)?, r.get(5)?)),
+        )
+        .unwrap()
+        };
+    let before: HashMap<PathBuf, _> = lib.good.iter().map(|p| (p.clone(), fp(p))).collect();
+
+    // Rewrite one file with other content and another size; let the 1 s `updated_at` clock
+    // tick so that a rewrite of any other row would show.
+    let changed = &lib.good[1];
+    std::thread::sleep(Duration::from_millis(1100));
+    wav(changed, 3.7, 1234.0);
+    let new_size = fs::metadata(changed).unwrap().len() as i64;
+    assert_ne!(new_size, before[changed].1);
+    let out = ok(sonoprint(&lib.data, &["scan", lib.dir.to_str().unwrap()]));
+    assert!(out.contains("updated 1,"), "{out}");
+    assert_eq!(status_json(&lib.data)["pending"], 1);
+
+    let out = ok(lib.run(&["--jobs", "2"]));
+    assert!(out.contains("1 completed, 0 failed"), "{out}");
+    let w = writes(&db);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w.get(changed), Some(&(0, 1)));
+    for p in &lib.good {
+        let now = fp(p);
+        if p == changed {
+            assert_ne!(now.0, before[p].0, "the fingerprint did not change");
+            assert_eq!(now.1, new_size);
+        } else {
+            assert_eq!(now, before[p], "{} was rewritten", p.display());
+        }
+    }
+    let attempts = |db: &Connection| -> Vec<i64> {
+        lib.broken
+            .iter()
+            .map(|p| {
+                db.query_row(
+                    "SELECT fl.attempts FROM failures fl JOIN tracks t ON t.id = fl.track_id
+                     WHERE t.filepath = ?1",
+                    [p.to_str().unwrap()],
+                    |r| r.get(0),
+                )
+                .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(attempts(&db), vec![1; lib.broken.len()]);
+
+    // Nothing left to do: the failures are not retried...
+    ok(lib.run(&["--jobs", "2"]));
+    assert_eq!(attempts(&db), vec![1; lib.broken.len()]);
+    // ...unless asked.
+    let out = ok(lib.run(&["--jobs", "2", "--retry-failed"]));
+    assert!(
+        out.contains(&format!("0 completed, {} failed", lib.broken.len())),
+        "{out}"
+    );
+    assert_eq!(attempts(&db), vec![2; lib.broken.len()]);
+    assert_eq!(writes(&db).len(), 1, "a fingerprint was rewritten");
+}
+
+#[test]
 fn max_tracks_writes_exactly_that_many() {
     let lib = Lib::new(6, false);
     let out = ok(lib.run(&["--jobs", "2", "--max-tracks", "3"]));
