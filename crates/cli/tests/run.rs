@@ -99,6 +99,7 @@ impl Rng {
 
 struct Lib {
     _tmp: tempfile::TempDir,
+    root: PathBuf,
     dir: PathBuf,
     data: PathBuf,
     /// Files every decoder path can read: each must end with one fingerprint.
@@ -148,6 +149,7 @@ impl Lib {
         let data = root.join("data");
         let lib = Lib {
             _tmp: tmp,
+            root,
             dir,
             data,
             good,
@@ -482,6 +484,80 @@ fn changed_file_is_recomputed_and_unchanged_failure_is_not_retried() {
     );
     assert_eq!(attempts(&db), vec![2; lib.broken.len()]);
     assert_eq!(writes(&db).len(), 1, "a fingerprint was rewritten");
+}
+
+/// Whether `pid` still runs (a zombie counts as gone).
+fn running(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(')')
+            .and_then(|i| s[i + 1..].trim_start().chars().next())
+            .is_some_and(|c| c != 'Z' && c != 'X')
+    })
+}
+
+#[test]
+fn a_decoder_stuck_for_ever_is_stopped_at_the_time_limit() {
+    let lib = Lib::new(3, false);
+    // Only ffmpeg reads Opus: point sonoprint at an "ffmpeg" (and the "ffprobe" beside it,
+    // which is called first) that never answers and never ends. They note their pids so the
+    // test can tell whether they outlive the run (and end them if so).
+    let stuck = lib.dir.join("stuck.opus");
+    fs::copy(Path::new(FIXTURES).join("opus.opus"), &stuck).unwrap();
+    let out = ok(sonoprint(&lib.data, &["scan", lib.dir.to_str().unwrap()]));
+    assert!(out.contains("added 1,"), "{out}");
+    let bin = lib.root.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let pids = lib.root.join("stuck.pids");
+    for name in ["ffmpeg", "ffprobe"] {
+        let p = bin.join(name);
+        fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho $$ >> '{}'\nwhile :; do sleep 1; done\n",
+                pids.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+
+    let started = Instant::now();
+    let out = command(&lib.data, &["run", "--jobs", "2", "--timeout", "2"])
+        .env("SONOPRINT_FFMPEG", bin.join("ffmpeg"))
+        .output()
+        .unwrap();
+    let wall = started.elapsed();
+    let survivors: Vec<u32> = fs::read_to_string(&pids)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    // Give a killed process group a moment to go, then note who is left and end them.
+    std::thread::sleep(Duration::from_millis(200));
+    let left: Vec<u32> = survivors.iter().copied().filter(|&p| running(p)).collect();
+    for &p in &left {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(p.to_string())
+            .status();
+    }
+    let out = ok(out);
+    assert!(out.contains("3 completed, 1 failed (timeout: 1)"), "{out}");
+    assert!(wall < Duration::from_secs(10), "took {wall:?}");
+    assert!(!survivors.is_empty(), "the stuck decoder never ran");
+    assert!(
+        left.is_empty(),
+        "the stuck decoder process(es) {left:?} outlived the run"
+    );
+    let f: Value = serde_json::from_str(&ok(sonoprint(
+        &lib.data,
+        &["failures", "--class", "timeout", "--json"],
+    )))
+    .unwrap();
+    assert!(f.to_string().contains("stuck.opus"), "{f}");
+    let db = lib.db();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM track_fingerprints"), 3);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM claims"), 0);
 }
 
 #[test]
