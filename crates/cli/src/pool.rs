@@ -181,9 +181,27 @@ impl Worker {
     }
 
     fn kill(mut self) {
-        let _ = self.child.kill();
+        kill_group(&mut self.child);
         let _ = self.child.wait();
     }
+}
+
+/// Kills a worker and everything it started. The worker leads its own process group, and the
+/// decoder subprocesses it runs (ffmpeg, ffprobe) are in it: killing only the worker would leave
+/// a decoder stuck in an endless loop running for ever, its watchdog gone with the worker.
+/// Call it before the worker is reaped (`wait`): until then its pid, which is the group's id,
+/// cannot be reused.
+fn kill_group(child: &mut Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        if pid > 0 {
+            // SAFETY: kill(2) takes no pointers; a negative pid names the process group.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+    let _ = child.kill();
 }
 
 fn manage(cfg: PoolConfig, tasks: Arc<Mutex<Receiver<Task>>>, done: Sender<Done>) {
@@ -218,7 +236,7 @@ fn manage(cfg: PoolConfig, tasks: Arc<Mutex<Receiver<Task>>>, done: Sender<Done>
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = w.child.kill();
+        kill_group(&mut w.child);
         let _ = w.child.wait();
     }
 }
@@ -314,6 +332,8 @@ fn run_one(cfg: &PoolConfig, slot: &mut Option<Worker>, task: &Task) -> Result<A
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let status = slot.take().map(|mut w| {
+                    // Whatever decoder it had started dies with it.
+                    kill_group(&mut w.child);
                     let s = w.child.wait().ok();
                     s.map(|s| s.to_string())
                         .unwrap_or_else(|| "unknown status".into())

@@ -73,7 +73,13 @@ pub fn run(args: Args, db_path: &Path, log_dir: &Path) -> Result<ExitCode, Strin
     }
     let lease = Duration::from_secs_f64(args.lease);
     let mut store = Store::open(db_path).map_err(|e| e.to_string())?;
-    let pending = store.status().map_err(|e| e.to_string())?.pending;
+    let claim_opts = ClaimOptions {
+        retry_failed: args.retry_failed,
+        mode,
+    };
+    // What this run would claim: with --retry-failed or --full that is more than `status`
+    // calls pending.
+    let pending = store.pending(&claim_opts).map_err(|e| e.to_string())?;
     let total = args.max_tracks.map_or(pending, |m| m.min(pending));
     if pending == 0 {
         println!(
@@ -117,10 +123,6 @@ pub fn run(args: Args, db_path: &Path, log_dir: &Path) -> Result<ExitCode, Strin
     });
     let started = Instant::now();
     let cpu0 = sysinfo::cpu_seconds().unwrap_or(0.0);
-    let claim_opts = ClaimOptions {
-        retry_failed: args.retry_failed,
-        mode,
-    };
     let progress = Progress::new(args.watch, total);
 
     let mut in_flight: HashMap<u64, Job> = HashMap::new();

@@ -748,6 +748,32 @@ impl Store {
         Ok(picked)
     }
 
+    /// How many present tracks [`Store::claim`] with `opts` would pick, claimed or not: the
+    /// work of a run. Unlike `status().pending`, it counts unchanged failures with
+    /// `retry_failed` and excerpt-mode fingerprints in `Full` mode.
+    pub fn pending(&self, opts: &ClaimOptions) -> Result<u64> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM tracks t
+             LEFT JOIN track_fingerprints f ON f.track_id = t.id
+             LEFT JOIN failures fl ON fl.track_id = t.id
+             WHERE t.state = 'present' AND NOT {CURRENT_FP}
+               AND (:retry OR NOT {CURRENT_FAILURE})"
+        );
+        let n: i64 = self
+            .conn
+            .query_row(
+                &sql,
+                named_params! {
+                    ":ver": FINGERPRINT_VERSION,
+                    ":full": opts.mode == Mode::Full,
+                    ":retry": opts.retry_failed,
+                },
+                |r| r.get(0),
+            )
+            .ctx("count pending tracks")?;
+        Ok(n as u64)
+    }
+
     /// Extends every claim of `runner` to `lease` from now. Returns how many it holds.
     pub fn renew(&mut self, runner: &RunnerId, lease: Duration) -> Result<u64> {
         let expires = now_ms().saturating_add(lease.as_millis() as i64);

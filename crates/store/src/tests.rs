@@ -478,6 +478,8 @@ fn a_changed_file_is_pending_again() {
         ..Default::default()
     };
     assert!(s.claim(&r, 5, LONG, &opts).unwrap().is_empty());
+    assert_eq!(s.pending(&opts).unwrap(), 0);
+    assert_eq!(s.pending(&full).unwrap(), 1);
     assert_eq!(s.claim(&r, 5, LONG, &full).unwrap().len(), 1);
     s.release(&r).unwrap();
     s.conn()
@@ -501,6 +503,9 @@ fn an_unchanged_failure_waits_for_retry_failed() {
     let st = s.status().unwrap();
     assert_eq!(st.failed_by_class, vec![("corrupt".to_string(), 1)]);
     assert_eq!(st.pending, 1);
+    // What a run would claim: `--retry-failed` also counts the unchanged failure.
+    assert_eq!(s.pending(&opts).unwrap(), 1);
+    assert_eq!(s.pending(&retry).unwrap(), 2);
     let left = s.claim(&r, 5, LONG, &opts).unwrap();
     assert_eq!(left.len(), 1);
     assert_ne!(left[0].track_id, jobs[0].track_id);
