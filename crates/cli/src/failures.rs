@@ -2,11 +2,10 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
 use sonoprint_engine::ErrorClass;
 
 use crate::datadir::DataDir;
-use crate::status::{emit, open_existing, utc};
+use crate::status::{emit, open_existing};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,18 +35,7 @@ pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
     if args.json {
         let v: Vec<_> = rows
             .iter()
-            .map(|f| {
-                json!({
-                    "track_id": f.track_id.0,
-                    "path": f.path.to_string_lossy(),
-                    "class": f.class,
-                    "message": f.message,
-                    "decoders": f.decoders,
-                    "attempts": f.attempts,
-                    "first_at": utc(f.first_at_ms),
-                    "last_at": utc(f.last_at_ms),
-                })
-            })
+            .map(sonoprint_server::report::failure_json)
             .collect();
         emit(&format!("{}\n", serde_json::Value::Array(v)))?;
     } else if rows.is_empty() {

@@ -5,9 +5,9 @@ mod bench;
 mod datadir;
 mod failures;
 mod logging;
-mod pool;
 mod run;
 mod scan;
+mod serve;
 mod status;
 mod sysinfo;
 
@@ -50,6 +50,8 @@ enum Command {
     Status(status::Args),
     /// List the files that could not be fingerprinted, with the reason.
     Failures(failures::Args),
+    /// Serve fingerprints over HTTP (the Auralis-compatible API, /api/v1 and /metrics).
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,12 +62,13 @@ fn main() -> ExitCode {
         Command::Run(args) => {
             datadir::resolve(cli.data_dir).and_then(|d| run::run(args, &d.db(), &d.logs()))
         }
-        Command::Worker => return pool::worker_main(),
+        Command::Worker => return sonoprint_worker::worker_main(),
         Command::Scan(args) => datadir::resolve(cli.data_dir).and_then(|d| scan::run(args, &d)),
         Command::Status(args) => datadir::resolve(cli.data_dir).and_then(|d| status::run(args, &d)),
         Command::Failures(args) => {
             datadir::resolve(cli.data_dir).and_then(|d| failures::run(args, &d))
         }
+        Command::Serve(args) => datadir::resolve(cli.data_dir).and_then(|d| serve::run(args, &d)),
     };
     match result {
         Ok(code) => code,

@@ -17,8 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sonoprint_engine::Mode;
 use sonoprint_store::{ClaimOptions, Job, Outcome, RunStatus, RunSummary, RunnerId, Store};
 
-use crate::pool::{Pool, PoolConfig};
 use crate::sysinfo;
+use sonoprint_worker::{Pool, PoolConfig};
 
 #[derive(clap::Args)]
 pub struct Args {

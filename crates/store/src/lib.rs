@@ -1215,6 +1215,65 @@ impl Store {
             .ctx("look up a track by path")
     }
 
+    /// Writes one fingerprint computed outside a `run` (the HTTP server): in one checked
+    /// transaction, upserts the fingerprint against the file's `filesize` and `mtime_ns` as they
+    /// were when the analysis started, copies the metadata to the track and deletes the
+    /// track's failure. Needs no claim: a `run` that computes the same track later writes the
+    /// same values.
+    pub fn store_fingerprint(
+        &mut self,
+        id: TrackId,
+        filesize: u64,
+        mtime_ns: i64,
+        analysis: &Analysis,
+        computed_ms: u64,
+    ) -> Result<()> {
+        if let Some(dimension) = analysis.fingerprint.first_non_finite() {
+            return Err(StoreError::NonFinite {
+                track: id,
+                dimension,
+            });
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx_track("begin writing a fingerprint", id)?;
+        {
+            let m = &analysis.metadata;
+            let mut values: Vec<Value> = Vec::with_capacity(33);
+            values.push(Value::Integer(id.0));
+            values.extend(analysis.fingerprint.to_array().map(Value::Real));
+            values.push(Value::Integer(FINGERPRINT_VERSION.into()));
+            values.push(Value::Integer(filesize as i64));
+            values.push(Value::Integer(mtime_ns));
+            values.push(Value::Text(m.mode.as_str().to_string()));
+            values.push(Value::Text(m.decoder.clone()));
+            values.push(Value::Real(m.analyzed_sec));
+            values.push(Value::Integer(computed_ms as i64));
+            let mut fp = tx
+                .prepare_cached(upsert_fingerprint_sql())
+                .ctx_track("write a fingerprint", id)?;
+            expect_one(
+                fp.execute(rusqlite::params_from_iter(values)),
+                "write a fingerprint",
+                id,
+            )?;
+            expect_one(
+                tx.execute(
+                    "UPDATE tracks SET duration = ?1, sample_rate = ?2, channels = ?3,
+                     format = ?4, updated_at = CURRENT_TIMESTAMP WHERE id = ?5",
+                    params![m.duration_sec, m.sample_rate, m.channels, m.format, id.0],
+                ),
+                "update a track's metadata",
+                id,
+            )?;
+            tx.execute("DELETE FROM failures WHERE track_id = ?1", [id.0])
+                .ctx_track("delete a failure", id)?;
+        }
+        tx.commit().ctx_track("commit a fingerprint", id)?;
+        Ok(())
+    }
+
     /// The underlying connection, for tests in this crate.
     #[cfg(test)]
     pub(crate) fn conn(&self) -> &Connection {

@@ -608,3 +608,31 @@ fn runs_and_paging() {
     );
     assert!(s.track(TrackId(99)).unwrap().is_none());
 }
+
+#[test]
+fn store_fingerprint_writes_one_current_result_without_a_claim() {
+    let (_d, path) = temp_db();
+    let mut s = library(&path, 2);
+    let id = s
+        .track_id_by_path(Path::new("/music/a/00000.flac"))
+        .unwrap()
+        .unwrap();
+    // Against the file as scanned: current at once, metadata copied, no longer pending.
+    s.store_fingerprint(id, 1000, 7, &analysis(0.5), 12)
+        .unwrap();
+    let row = s.track(id).unwrap().unwrap();
+    let fp = row.fingerprint.unwrap();
+    assert!(fp.current);
+    assert_eq!(fp.fingerprint, analysis(0.5).fingerprint);
+    assert_eq!(row.sample_rate, Some(44100));
+    assert_eq!(s.status().unwrap().pending, 1);
+    // Against a changed file: stored, but not current until a scan sees that file.
+    s.store_fingerprint(id, 999, 8, &analysis(0.7), 12).unwrap();
+    assert!(!s.track(id).unwrap().unwrap().fingerprint.unwrap().current);
+    // A non-finite value is refused and nothing is written.
+    let mut bad = analysis(0.9);
+    bad.fingerprint.lufs = f64::NAN;
+    assert!(s.store_fingerprint(id, 1000, 7, &bad, 1).is_err());
+    let kept = s.track(id).unwrap().unwrap().fingerprint.unwrap();
+    assert_eq!(kept.fingerprint, analysis(0.7).fingerprint);
+}

@@ -2,10 +2,16 @@
 //! cannot be stopped from inside a thread, so each analysis runs in a `sonoprint worker`
 //! subprocess: past its time limit the process is killed and replaced, and a crash costs only
 //! the file in flight. Results come back as JSON lines on the worker's stdout.
+//!
+//! Two ways to use it: a batch caller ([`Pool::submit`] then [`Pool::next`]) gets results in
+//! completion order on one channel; a request/response caller (the HTTP server) calls
+//! [`Pool::analyze`], which blocks until that file's own result (from a thread where blocking is
+//! allowed, e.g. `tokio::task::spawn_blocking`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -69,11 +75,18 @@ impl From<AnalysisError> for Failure {
 struct Task {
     id: u64,
     path: PathBuf,
+    mode: Mode,
+    /// Where the result goes: this task's own channel, or the pool's shared one.
+    reply: Option<Sender<Done>>,
 }
 
 pub struct Pool {
     tasks: Option<Sender<Task>>,
-    done: Receiver<Done>,
+    mode: Mode,
+    /// Ids for [`Pool::analyze`], starting far above any id a batch caller uses.
+    next_id: AtomicU64,
+    /// Behind a lock only so that the pool can be shared between threads.
+    done: Mutex<Receiver<Done>>,
     handles: Vec<JoinHandle<()>>,
 }
 
@@ -102,21 +115,56 @@ impl Pool {
             .collect();
         Pool {
             tasks: Some(task_tx),
-            done,
+            mode: cfg.mode,
+            next_id: AtomicU64::new(1 << 62),
+            done: Mutex::new(done),
             handles,
         }
     }
 
     /// Queues a file. Returns false when the pool has shut down.
     pub fn submit(&self, id: u64, path: PathBuf) -> bool {
-        self.tasks
-            .as_ref()
-            .is_some_and(|t| t.send(Task { id, path }).is_ok())
+        let task = Task {
+            id,
+            path,
+            mode: self.mode,
+            reply: None,
+        };
+        self.tasks.as_ref().is_some_and(|t| t.send(task).is_ok())
+    }
+
+    /// Analyses one file in `mode` and waits for its result (never mixed with the results of
+    /// [`Pool::submit`]). Blocks: call it from a thread that may block. The wait is bounded by
+    /// the queue ahead of it plus the pool's per-file time limit.
+    pub fn analyze(&self, path: &Path, mode: Mode) -> Done {
+        let (tx, rx) = mpsc::channel();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let task = Task {
+            id,
+            path: path.to_path_buf(),
+            mode,
+            reply: Some(tx),
+        };
+        let gone = |message: &str| Done {
+            id,
+            path: path.to_path_buf(),
+            result: Err(Failure {
+                class: ErrorClass::Io,
+                message: message.to_string(),
+                decoders: Vec::new(),
+            }),
+            elapsed: Duration::ZERO,
+        };
+        if self.tasks.as_ref().is_none_or(|t| t.send(task).is_err()) {
+            return gone("the worker pool has shut down");
+        }
+        rx.recv()
+            .unwrap_or_else(|_| gone("the worker pool stopped before answering"))
     }
 
     /// The next finished task, waiting at most `wait`.
     pub fn next(&self, wait: Duration) -> Option<Done> {
-        self.done.recv_timeout(wait).ok()
+        self.done.lock().ok()?.recv_timeout(wait).ok()
     }
 
     /// Stops taking tasks; workers finish what they hold, then exit.
@@ -222,8 +270,16 @@ fn manage(cfg: PoolConfig, tasks: Arc<Mutex<Receiver<Task>>>, done: Sender<Done>
             result,
             elapsed: started.elapsed(),
         };
-        if done.send(d).is_err() {
-            break;
+        match task.reply {
+            // The caller may have given up waiting: that is no reason to stop the worker.
+            Some(reply) => {
+                let _ = reply.send(d);
+            }
+            None => {
+                if done.send(d).is_err() {
+                    break;
+                }
+            }
         }
     }
     if let Some(mut w) = worker.take() {
@@ -261,7 +317,7 @@ fn run_one(cfg: &PoolConfig, slot: &mut Option<Worker>, task: &Task) -> Result<A
     let req = Request {
         id: task.id,
         path: task.path.clone(),
-        mode: cfg.mode,
+        mode: task.mode,
     };
     let line = serde_json::to_string(&req)
         .map_err(|e| fail(ErrorClass::Io, format!("cannot encode request: {e}")))?;
