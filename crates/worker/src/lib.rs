@@ -297,22 +297,22 @@ fn manage(cfg: PoolConfig, tasks: Arc<Mutex<Receiver<Task>>>, done: Sender<Done>
     }
 }
 
+/// Sends `line` to the worker in `slot`, starting one if there is none.
+fn send(cfg: &PoolConfig, slot: &mut Option<Worker>, line: &str) -> std::io::Result<()> {
+    if slot.is_none() {
+        *slot = Some(Worker::spawn(cfg)?);
+    }
+    let w = slot
+        .as_mut()
+        .ok_or_else(|| std::io::Error::other("no worker process"))?;
+    writeln!(w.stdin, "{line}").and_then(|_| w.stdin.flush())
+}
+
 fn run_one(cfg: &PoolConfig, slot: &mut Option<Worker>, task: &Task) -> Result<Analysis, Failure> {
     let fail = |class, message: String| Failure {
         class,
         message,
         decoders: Vec::new(),
-    };
-    if slot.is_none() {
-        *slot = Some(Worker::spawn(cfg).map_err(|e| {
-            fail(
-                ErrorClass::Io,
-                format!("cannot start a worker process: {e}"),
-            )
-        })?);
-    }
-    let Some(w) = slot.as_mut() else {
-        return Err(fail(ErrorClass::Io, "no worker process".into()));
     };
     let req = Request {
         id: task.id,
@@ -321,31 +321,17 @@ fn run_one(cfg: &PoolConfig, slot: &mut Option<Worker>, task: &Task) -> Result<A
     };
     let line = serde_json::to_string(&req)
         .map_err(|e| fail(ErrorClass::Io, format!("cannot encode request: {e}")))?;
-    if writeln!(w.stdin, "{line}")
-        .and_then(|_| w.stdin.flush())
-        .is_err()
-    {
-        // The worker died between tasks: replace it and try once more.
+    if send(cfg, slot, &line).is_err() {
+        // The worker died between tasks (or never started): replace it and try once more.
         if let Some(w) = slot.take() {
             w.kill();
         }
-        *slot = Some(Worker::spawn(cfg).map_err(|e| {
+        send(cfg, slot, &line).map_err(|e| {
             fail(
                 ErrorClass::Io,
-                format!("cannot start a worker process: {e}"),
+                format!("cannot start or reach a worker process: {e}"),
             )
-        })?);
-        let Some(w) = slot.as_mut() else {
-            return Err(fail(ErrorClass::Io, "no worker process".into()));
-        };
-        writeln!(w.stdin, "{line}")
-            .and_then(|_| w.stdin.flush())
-            .map_err(|e| {
-                fail(
-                    ErrorClass::Io,
-                    format!("cannot reach the worker process: {e}"),
-                )
-            })?;
+        })?;
     }
     let deadline = Instant::now() + cfg.timeout;
     loop {

@@ -38,11 +38,7 @@ impl Default for Stft {
 impl Stft {
     pub fn new() -> Stft {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
-        let window = (0..N_FFT)
-            .map(|i| {
-                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32
-            })
-            .collect();
+        let window = super::hann(N_FFT).into_iter().map(|w| w as f32).collect();
         let spectrum = fft.make_output_vec();
         let scratch = fft.make_scratch_vec();
         Stft {

@@ -680,8 +680,9 @@ pub(crate) mod tests {
     /// librosa-style STFT magnitudes: periodic Hann, centred with `N_FFT/2` zeros each side.
     fn stft_mag(x: &[f32]) -> Vec<Vec<f32>> {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
-        let window: Vec<f32> = (0..N_FFT)
-            .map(|i| (0.5 - 0.5 * (2.0 * PI * i as f64 / N_FFT as f64).cos()) as f32)
+        let window: Vec<f32> = crate::dsp::hann(N_FFT)
+            .into_iter()
+            .map(|w| w as f32)
             .collect();
         let mut padded = vec![0.0f32; x.len() + N_FFT];
         padded[N_FFT / 2..N_FFT / 2 + x.len()].copy_from_slice(x);

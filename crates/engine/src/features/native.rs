@@ -28,10 +28,9 @@ pub struct Welch {
 impl Welch {
     pub fn new(rate: u32) -> Welch {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(WELCH_N);
-        let window = (0..WELCH_N)
-            .map(|i| {
-                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / WELCH_N as f64).cos()) as f32
-            })
+        let window = crate::dsp::hann(WELCH_N)
+            .into_iter()
+            .map(|w| w as f32)
             .collect();
         Welch {
             spectrum: fft.make_output_vec(),

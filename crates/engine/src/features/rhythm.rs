@@ -277,9 +277,7 @@ fn estimate_tempo(x: &[f64]) -> f64 {
     padded[half..half + n].copy_from_slice(x);
 
     // scipy get_window('hann', 344, fftbins=True): periodic.
-    let window: Vec<f64> = (0..win)
-        .map(|k| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * k as f64 / win as f64).cos())
-        .collect();
+    let window = crate::dsp::hann(win);
 
     let mut planner = RealFftPlanner::<f64>::new();
     let r2c = planner.plan_fft_forward(AC_FFT);
@@ -650,9 +648,7 @@ mod tests {
         for (p, &v) in padded[pad..].iter_mut().zip(y) {
             *p = f64::from(v);
         }
-        let window: Vec<f64> = (0..N_FFT)
-            .map(|k| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * k as f64 / N_FFT as f64).cos())
-            .collect();
+        let window = crate::dsp::hann(N_FFT);
         let n_frames = 1 + y.len() / HOP;
         let mut planner = RealFftPlanner::<f64>::new();
         let fft = planner.plan_fft_forward(N_FFT);
