@@ -333,7 +333,7 @@ fn list_dir(dir: &Path, out: &mut Walk) -> Vec<PathBuf> {
                     path,
                     ext,
                     size: m.len(),
-                    mtime_ns: mtime_ns(&m),
+                    mtime_ns: sonoprint_store::mtime_ns(&m),
                 }),
                 Err(_) => out.skipped.unreadable += 1,
             }
@@ -355,27 +355,6 @@ fn extension_class(path: &Path) -> Option<Ext> {
         None
     } else {
         Some(Ext::Unknown)
-    }
-}
-
-fn mtime_ns(m: &std::fs::Metadata) -> i64 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        m.mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(m.mtime_nsec())
-    }
-    #[cfg(not(unix))]
-    {
-        match m
-            .modified()
-            .map(|t| t.duration_since(std::time::UNIX_EPOCH))
-        {
-            Ok(Ok(d)) => d.as_nanos() as i64,
-            Ok(Err(e)) => -(e.duration().as_nanos() as i64),
-            Err(_) => 0,
-        }
     }
 }
 

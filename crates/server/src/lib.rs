@@ -274,7 +274,7 @@ pub(crate) async fn fingerprint_of(
     let path = access::resolve(&state.roots, requested)?;
     let meta = std::fs::metadata(&path)
         .map_err(|e| ApiError::not_found(format!("cannot read {requested}: {e}")))?;
-    let (size, mtime) = (meta.len(), mtime_ns(&meta));
+    let (size, mtime) = (meta.len(), sonoprint_store::mtime_ns(&meta));
     let lookup = {
         let (canonical, given) = (path.clone(), PathBuf::from(requested));
         with_store(state, move |s| {
@@ -434,24 +434,6 @@ fn cached_metadata(row: &TrackRow, path: &Path) -> Value {
         "mode": row.fingerprint.as_ref().and_then(|f| f.mode).map(Mode::as_str),
         "fingerprint_version": row.fingerprint.as_ref().map(|f| f.version),
     })
-}
-
-/// Modification time in nanoseconds since the epoch, as the scanner records it.
-fn mtime_ns(m: &std::fs::Metadata) -> i64 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        m.mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(m.mtime_nsec())
-    }
-    #[cfg(not(unix))]
-    {
-        m.modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i64)
-    }
 }
 
 /// Reads a request body of at most [`MAX_BODY`] bytes.

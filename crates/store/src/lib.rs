@@ -59,6 +59,29 @@ pub use error::StoreError;
 pub use runner::{hostname, pid_alive, RunnerId};
 pub use schema::SCHEMA_VERSION;
 
+/// A file's modification time in nanoseconds since the epoch: the `mtime_ns` the store keeps,
+/// in one place so that the scanner and the server compare like with like.
+pub fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        m.mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(m.mtime_nsec())
+    }
+    #[cfg(not(unix))]
+    {
+        match m
+            .modified()
+            .map(|t| t.duration_since(std::time::UNIX_EPOCH))
+        {
+            Ok(Ok(d)) => d.as_nanos() as i64,
+            Ok(Err(e)) => -(e.duration().as_nanos() as i64),
+            Err(_) => 0,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// How long a connection waits for another one's write lock before giving up.
