@@ -62,113 +62,128 @@ impl Metrics {
     /// The text exposition, with the gauges read from the admission state.
     pub fn render(&self, queued: usize, busy: usize, workers: usize, uptime: Duration) -> String {
         let mut s = String::new();
-        let _ = writeln!(
+        // Formatting into a String cannot fail; the Result only carries fmt::Write's signature.
+        if let Err(e) = self.write_exposition(&mut s, queued, busy, workers, uptime) {
+            tracing::error!("cannot render /metrics: {e}");
+        }
+        s
+    }
+
+    fn write_exposition(
+        &self,
+        s: &mut String,
+        queued: usize,
+        busy: usize,
+        workers: usize,
+        uptime: Duration,
+    ) -> std::fmt::Result {
+        writeln!(
             s,
             "# HELP sonoprint_http_requests_total HTTP requests by route and status."
-        );
-        let _ = writeln!(s, "# TYPE sonoprint_http_requests_total counter");
+        )?;
+        writeln!(s, "# TYPE sonoprint_http_requests_total counter")?;
         if let Ok(r) = self.requests.lock() {
             for ((route, status), n) in r.iter() {
-                let _ = writeln!(
+                writeln!(
                     s,
                     "sonoprint_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
                     escape(route)
-                );
+                )?;
             }
         }
-        let _ = writeln!(
+        writeln!(
             s,
             "# HELP sonoprint_analysis_duration_seconds Wall time of analyses run by the workers."
-        );
-        let _ = writeln!(s, "# TYPE sonoprint_analysis_duration_seconds histogram");
+        )?;
+        writeln!(s, "# TYPE sonoprint_analysis_duration_seconds histogram")?;
         if let Ok(h) = self.latency.lock() {
             for (le, n) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(
+                writeln!(
                     s,
                     "sonoprint_analysis_duration_seconds_bucket{{le=\"{le}\"}} {n}"
-                );
+                )?;
             }
-            let _ = writeln!(
+            writeln!(
                 s,
                 "sonoprint_analysis_duration_seconds_bucket{{le=\"+Inf\"}} {}",
                 h.count
-            );
-            let _ = writeln!(s, "sonoprint_analysis_duration_seconds_sum {}", h.sum);
-            let _ = writeln!(s, "sonoprint_analysis_duration_seconds_count {}", h.count);
+            )?;
+            writeln!(s, "sonoprint_analysis_duration_seconds_sum {}", h.sum)?;
+            writeln!(s, "sonoprint_analysis_duration_seconds_count {}", h.count)?;
         }
         let gauge = |s: &mut String, name: &str, help: &str, v: String| {
-            let _ = writeln!(s, "# HELP {name} {help}");
-            let _ = writeln!(s, "# TYPE {name} gauge");
-            let _ = writeln!(s, "{name} {v}");
+            writeln!(s, "# HELP {name} {help}")?;
+            writeln!(s, "# TYPE {name} gauge")?;
+            writeln!(s, "{name} {v}")
         };
         gauge(
-            &mut s,
+            s,
             "sonoprint_queue_depth",
             "Requests waiting for a worker.",
             queued.to_string(),
-        );
+        )?;
         gauge(
-            &mut s,
+            s,
             "sonoprint_workers_busy",
             "Workers analysing a file now.",
             busy.to_string(),
-        );
+        )?;
         gauge(
-            &mut s,
+            s,
             "sonoprint_workers",
             "Analysis workers (--jobs).",
             workers.to_string(),
-        );
+        )?;
         gauge(
-            &mut s,
+            s,
             "sonoprint_uptime_seconds",
             "Seconds since the server started.",
             uptime.as_secs().to_string(),
-        );
+        )?;
         let counter = |s: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(s, "# HELP {name} {help}");
-            let _ = writeln!(s, "# TYPE {name} counter");
-            let _ = writeln!(s, "{name} {v}");
+            writeln!(s, "# HELP {name} {help}")?;
+            writeln!(s, "# TYPE {name} counter")?;
+            writeln!(s, "{name} {v}")
         };
         counter(
-            &mut s,
+            s,
             "sonoprint_fingerprints_computed_total",
             "Fingerprints computed by the workers.",
             self.computed.load(Ordering::Relaxed),
-        );
+        )?;
         counter(
-            &mut s,
+            s,
             "sonoprint_fingerprints_cached_total",
             "Fingerprints answered from the library without decoding.",
             self.cached.load(Ordering::Relaxed),
-        );
+        )?;
         counter(
-            &mut s,
+            s,
             "sonoprint_rejected_total",
             "Requests refused with 503 because the queue was full.",
             self.rejected.load(Ordering::Relaxed),
-        );
+        )?;
         counter(
-            &mut s,
+            s,
             "sonoprint_store_errors_total",
             "Computed fingerprints that could not be written to the library.",
             self.store_errors.load(Ordering::Relaxed),
-        );
-        let _ = writeln!(
+        )?;
+        writeln!(
             s,
             "# HELP sonoprint_analysis_failures_total Failed analyses by class."
-        );
-        let _ = writeln!(s, "# TYPE sonoprint_analysis_failures_total counter");
+        )?;
+        writeln!(s, "# TYPE sonoprint_analysis_failures_total counter")?;
         if let Ok(f) = self.failures.lock() {
             for (class, n) in f.iter() {
-                let _ = writeln!(
+                writeln!(
                     s,
                     "sonoprint_analysis_failures_total{{class=\"{}\"}} {n}",
                     escape(class)
-                );
+                )?;
             }
         }
-        s
+        Ok(())
     }
 }
 
