@@ -3,53 +3,18 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 use sonoprint_engine::ErrorClass;
 use sonoprint_store::{ClaimOptions, Outcome, RunStatus, RunSummary, RunnerId, Store, TrackState};
 
-fn sonoprint(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sonoprint"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("SONOPRINT_HOME")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
+mod common;
+use common::{ok, sonoprint, wav};
 
 fn json(data: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&ok(sonoprint(data, args))).unwrap()
-}
-
-/// A mono 16-bit WAV of `secs` seconds of a tone.
-fn wav(path: &Path, secs: f64, freq: f64) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 22050,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..(secs * 22050.0) as usize {
-        let t = i as f64 / 22050.0;
-        w.write_sample(((t * freq * std::f64::consts::TAU).sin() * 12000.0) as i16)
-            .unwrap();
-    }
-    w.finalize().unwrap();
 }
 
 /// lib/ with three WAVs (one in a subfolder), a text file named .flac, a picture, a symlink

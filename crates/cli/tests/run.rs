@@ -24,20 +24,8 @@ const BIG: usize = 400;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../engine/tests/fixtures");
 
-fn command(data: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sonoprint"));
-    c.arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("SONOPRINT_HOME")
-        .env_remove("SONOPRINT_FFMPEG")
-        .env_remove("RUST_LOG");
-    c
-}
-
-fn sonoprint(data: &Path, args: &[&str]) -> Output {
-    command(data, args).output().unwrap()
-}
+mod common;
+use common::{command, ok, sonoprint};
 
 fn spawn(data: &Path, args: &[&str]) -> Child {
     command(data, args)
@@ -45,17 +33,6 @@ fn spawn(data: &Path, args: &[&str]) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 fn status_json(data: &Path) -> Value {

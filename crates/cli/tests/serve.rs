@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sonoprint_engine::Fingerprint;
 
+mod common;
+use common::wav;
+
 struct Server {
     child: Child,
     base: String,
@@ -129,22 +132,6 @@ fn post(s: &Server, path: &str, body: &str) -> Reply {
 fn fingerprint(s: &Server, path: &Path) -> Reply {
     let body = json!({"track_id": 7, "filepath": path, "extra": "ignored"}).to_string();
     post(s, "/fingerprint", &body)
-}
-
-fn wav(path: &Path, secs: f64, freq: f64) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 22050,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..(secs * 22050.0) as usize {
-        let t = i as f64 / 22050.0;
-        w.write_sample(((t * freq * std::f64::consts::TAU).sin() * 12000.0) as i16)
-            .unwrap();
-    }
-    w.finalize().unwrap();
 }
 
 /// music/ with good, broken and non-audio files; outside/ with a good file; a symlink from
