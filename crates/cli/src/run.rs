@@ -104,13 +104,21 @@ pub fn run(args: Args, db_path: &Path, log_dir: &Path) -> Result<ExitCode, Strin
         let interrupts = Arc::clone(&interrupts);
         // Second Ctrl-C: leave at once. SQLite's journal keeps the database consistent, and
         // the claims of a dead process are free for the next run straight away.
-        let _ = ctrlc::set_handler(move || {
+        let handler = ctrlc::set_handler(move || {
             if interrupts.fetch_add(1, Ordering::SeqCst) >= 1 {
                 eprintln!("\nsonoprint: stopped at once; results in flight are left unclaimed");
                 std::process::exit(130);
             }
             eprintln!("\nsonoprint: stopping: finishing the files in flight (Ctrl-C again to quit at once)");
         });
+        // Without the handler Ctrl-C still stops the run at once, which is safe (the next run
+        // reclaims a dead runner's tracks), only less tidy: say so and carry on.
+        if let Err(e) = handler {
+            eprintln!(
+                "sonoprint: warning: cannot catch Ctrl-C ({e}); it will stop the run at once"
+            );
+            tracing::warn!("cannot install the Ctrl-C handler: {e}");
+        }
     }
 
     let exe = std::env::current_exe()
