@@ -1,5 +1,7 @@
 //! Integration tests of the `sonoprint` binary: output formats, exit statuses, `bench`.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test with its place
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,6 +1,8 @@
 //! The library commands (`scan`, `status`, `failures`) run as the real binary on generated
 //! folders, with `--data-dir` in a temporary folder.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test with its place
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

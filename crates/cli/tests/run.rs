@@ -8,6 +8,8 @@
 //! no log row either). A track whose result is written again shows an UPDATE there. The
 //! `created_at`/`updated_at` columns only have 1 s resolution, too coarse to prove it alone.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test with its place
+
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};

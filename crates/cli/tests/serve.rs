@@ -1,5 +1,7 @@
 //! `sonoprint serve` as the real binary on an ephemeral loopback port, with a real HTTP client.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test with its place
+
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -8,14 +8,14 @@ use std::time::Duration;
 use crate::decode::{self, Access, AudioSource, Failure, OpenOptions, StreamInfo};
 use crate::dsp::resample::Resampler;
 use crate::dsp::stft::Stft;
-use crate::error::{AnalysisError, ErrorClass};
 use crate::features::hpss::{self, Hpss};
 use crate::features::loudness::Loudness;
 use crate::features::native::{bands_and_ratio, Native, Welch};
 use crate::features::pitch::PitchTracker;
 use crate::features::rhythm::{self, ExcerptRhythm, OnsetEnvelope};
 use crate::features::spectral::Spectral;
-use crate::fingerprint::{Analysis, Fingerprint, Metadata, Mode, FINGERPRINT_VERSION};
+use sonoprint_core::{Analysis, Fingerprint, Metadata, Mode, FINGERPRINT_VERSION};
+use sonoprint_core::{AnalysisError, ErrorClass};
 
 /// Tracks up to this long are analysed whole in excerpt mode.
 const WHOLE_UP_TO_SEC: u64 = 120;

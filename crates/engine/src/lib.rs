@@ -11,14 +11,15 @@
 mod analyze;
 pub mod decode;
 pub mod dsp;
-mod error;
 pub mod features;
-mod fingerprint;
 
 pub use analyze::{
     analyze_file, analyze_file_guarded, analyze_pcm, analyze_source, decode_file, DecodeStats,
     Options,
 };
 pub use decode::OpenOptions;
-pub use error::{AnalysisError, ErrorClass};
-pub use fingerprint::{Analysis, Fingerprint, Metadata, Mode, FINGERPRINT_VERSION};
+// The shared vocabulary, re-exported so that users of the engine need one import.
+pub use sonoprint_core::{
+    Analysis, AnalysisError, Dimension, ErrorClass, Fingerprint, Metadata, Mode, DIMENSIONS,
+    FINGERPRINT_VERSION,
+};

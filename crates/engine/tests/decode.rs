@@ -6,6 +6,8 @@
 //! WAV files and longer inputs are generated here, with hound or with ffmpeg (which `.ci/run`
 //! installs: these tests do not skip without it).
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test with its place
+
 mod common;
 
 use std::path::Path;

@@ -6,6 +6,8 @@
 //! PATH holds. One test function does all the checks, so nothing in this process races on the
 //! variable, and the other binaries never see it.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test with its place
+
 mod common;
 
 use common::fixture;

@@ -9,6 +9,8 @@
 //!
 //! Run with `-- --nocapture` to see every measured value.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test with its place
+
 use std::collections::HashMap;
 use std::f64::consts::PI;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sonoprint_engine::{ErrorClass, Mode};
+use sonoprint_core::{ErrorClass, Mode};
 use sonoprint_store::{Page, TrackFilter, TrackId, TrackRow, TrackState};
 
 use crate::error::ApiError;

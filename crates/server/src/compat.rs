@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sonoprint_engine::Mode;
+use sonoprint_core::Mode;
 
 use crate::error::ApiError;
 use crate::{fingerprint_of, read_body, AppState, VERSION};

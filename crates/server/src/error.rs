@@ -4,7 +4,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
-use sonoprint_engine::ErrorClass;
+use sonoprint_core::ErrorClass;
 use sonoprint_worker::Failure;
 
 #[derive(Debug)]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Map, Value};
-use sonoprint_engine::{Analysis, Mode};
+use sonoprint_core::{Analysis, Mode};
 use sonoprint_store::{Store, TrackId, TrackRow};
 use sonoprint_worker::{Pool, PoolConfig};
 use tokio::sync::Semaphore;

@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use rusqlite::types::Value;
 use rusqlite::{named_params, params, Connection, OptionalExtension, TransactionBehavior};
-use sonoprint_engine::{Analysis, ErrorClass, Fingerprint, Mode, FINGERPRINT_VERSION};
+use sonoprint_core::{Analysis, ErrorClass, Fingerprint, Mode, FINGERPRINT_VERSION};
 
 use error::Ctx;
 pub use error::StoreError;

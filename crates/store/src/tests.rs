@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sonoprint_engine::{Analysis, ErrorClass, Fingerprint, Metadata, Mode, FINGERPRINT_VERSION};
+use sonoprint_core::{Analysis, ErrorClass, Fingerprint, Metadata, Mode, FINGERPRINT_VERSION};
 
 use super::*;
 

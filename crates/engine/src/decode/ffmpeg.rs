@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::{Access, AudioSource, Failure, StreamInfo};
-use crate::error::ErrorClass;
+use sonoprint_core::ErrorClass;
 
 /// Finds `ffmpeg` and `ffprobe`: `SONOPRINT_FFMPEG` names the ffmpeg binary, else the PATH.
 pub fn locate() -> Option<PathBuf> {

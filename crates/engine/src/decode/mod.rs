@@ -11,9 +11,9 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::error::{AnalysisError, ErrorClass};
 pub use memory::MemorySource;
 use sniff::Kind;
+use sonoprint_core::{AnalysisError, ErrorClass};
 
 /// What the decoder knows about the stream before decoding it.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{Duration, Time, TimeBase, Timestamp};
 
 use super::{Access, AudioSource, Failure, StreamInfo};
-use crate::error::ErrorClass;
+use sonoprint_core::ErrorClass;
 
 /// Skipped packets tolerated before a file counts as corrupt: more than this many in a row, or
 /// more than `MAX_BAD_SHARE` of all packets once `MIN_BAD_FOR_SHARE` have failed. A few bad
