@@ -484,3 +484,66 @@ fn sigterm_stops_it_cleanly() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn failures_are_recorded_and_a_lost_write_is_a_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (music, _) = folders(dir.path());
+    let scan = Command::new(env!("CARGO_BIN_EXE_sonoprint"))
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("scan")
+        .arg(&music)
+        .output()
+        .unwrap();
+    assert!(scan.status.success(), "{scan:?}");
+    let s = start(command(&data, &["--port", "0", "--jobs", "1"]));
+
+    // A broken library file: an error, and its failure is in the library as a run puts it.
+    let broken = fingerprint(&s, &music.join("cut.wav"));
+    assert!(broken.status == 400 || broken.status == 415, "{}", broken.body);
+    let failures = Command::new(env!("CARGO_BIN_EXE_sonoprint"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["failures", "--json"])
+        .output()
+        .unwrap();
+    let f: Value = serde_json::from_slice(&failures.stdout).unwrap();
+    let f = f.as_array().unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0]["path"].as_str().unwrap().ends_with("cut.wav"), "{f:?}");
+    assert_eq!(f[0]["class"], broken.json()["class"]);
+
+    // A result the library cannot take is an error for the client, never a 200.
+    let db = rusqlite::Connection::open(data.join("library.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER test_refuse BEFORE INSERT ON track_fingerprints
+         BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END;",
+    )
+    .unwrap();
+    let v = fingerprint(&s, &music.join("a.wav")).error(500);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be written"),
+        "{v}"
+    );
+    let m = get(&s, "/metrics").body;
+    assert_eq!(metric(&m, "sonoprint_store_errors_total"), 1.0, "{m}");
+    db.execute_batch("DROP TRIGGER test_refuse").unwrap();
+    let r = fingerprint(&s, &music.join("a.wav"));
+    assert_eq!(
+        (r.status, r.json()["cached"].as_bool()),
+        (200, Some(false)),
+        "{}",
+        r.body
+    );
+    assert_eq!(fingerprint(&s, &music.join("a.wav")).json()["cached"], true);
+
+    // Malformed query strings get the JSON error.
+    for q in ["limit=%FF%FE", "limit=%", "state=%00&state=gone", "after=1e99"] {
+        get(&s, &format!("/api/v1/tracks?{q}")).error(400);
+    }
+}
