@@ -1,32 +1,35 @@
 //! The searchable library: every track's embedding ([`Model::embed`]) in a contiguous `f32`
 //! matrix, searched exactly (a brute-force scan, blocks of 16 tracks laid out dimension-major
-//! so that the scan vectorises) or, for very large libraries, approximately through an HNSW
-//! graph (`instant-distance`), behind the same methods.
+//! so that the scan vectorises) or, for very large libraries, approximately through an
+//! inverted file (k-means cells, a few nearest cells scanned exactly), behind the same methods.
 //!
 //! Exact search stays the default up to [`APPROXIMATE_ABOVE`] tracks: measured on this
 //! project's 2-core machine (crate docs, "Measurements"), the exact whole graph (k = 10) of
 //! 50,000 tracks takes a few seconds and grows with the square of the library, while one query
 //! on 50,000 tracks stays far under 10 ms; past a few hundred thousand tracks the exact graph
-//! no longer fits the time budget and the HNSW graph (recall@10 ≥ 0.95) takes over.
+//! no longer fits the time budget and the inverted file (recall@10 ≥ 0.95) takes over.
 //!
-//! Results are deterministic: ordered by distance, ties broken by the smaller track id. (The
-//! HNSW graph is built in parallel, so an approximate answer may differ between two builds.)
+//! Results are deterministic, approximate ones included: ordered by distance, ties broken by
+//! the smaller track id.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use instant_distance::{Builder, Hnsw, Point, Search};
 use serde::Serialize;
 use sonoprint_core::{Fingerprint, DIMENSION_COUNT};
 
+use crate::ivf::{default_cells, Ivf};
 use crate::{Error, Model};
 
 const D: usize = DIMENSION_COUNT;
 /// Tracks per block of the scan.
-const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// Library size above which [`SearchMode::Auto`] uses the approximate index (measured: crate
 /// docs).
 pub const APPROXIMATE_ABOVE: usize = 200_000;
+
+/// Cells an approximate query scans by default (measured: crate docs).
+pub const PROBES: usize = 16;
 
 /// A track near a query.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -54,11 +57,11 @@ pub struct IndexOptions {
     pub mode: SearchMode,
     /// Library size above which [`SearchMode::Auto`] is approximate.
     pub approximate_above: usize,
-    /// HNSW candidate list while searching (≥ k + 1; larger is slower and more exact).
-    pub ef_search: usize,
-    /// HNSW candidate list while building.
-    pub ef_construction: usize,
-    /// Seed of the HNSW layer assignment.
+    /// Cells of the approximate index (`None`: about 2 √n).
+    pub cells: Option<usize>,
+    /// Cells a query scans (more is slower and more exact).
+    pub probes: usize,
+    /// Seed of the k-means sample.
     pub seed: u64,
 }
 
@@ -67,27 +70,14 @@ impl Default for IndexOptions {
         IndexOptions {
             mode: SearchMode::Auto,
             approximate_above: APPROXIMATE_ABOVE,
-            ef_search: 48,
-            ef_construction: 64,
+            cells: None,
+            probes: PROBES,
             seed: 0x50_0f_1e,
         }
     }
 }
 
 type Block = [[f32; LANES]; D];
-
-#[derive(Clone)]
-struct AnnPoint {
-    v: [f32; D],
-    idx: u32,
-}
-
-impl Point for AnnPoint {
-    /// Squared Euclidean: the same order as the distance, without the square root.
-    fn distance(&self, other: &Self) -> f32 {
-        squared(&self.v, &other.v)
-    }
-}
 
 /// The searchable library. Built from the current fingerprints with a fitted [`Model`]; a
 /// track without a fingerprint is simply not in it.
@@ -98,7 +88,7 @@ pub struct Index {
     rows: Vec<[f32; D]>,
     /// The rows again, dimension-major by blocks of [`LANES`] (exact mode only).
     blocks: Vec<Block>,
-    ann: Option<Hnsw<AnnPoint>>,
+    ann: Option<Ivf>,
 }
 
 /// Squared distance, summed in dimension order: the block scan sums each lane in the same
@@ -129,7 +119,7 @@ impl TopK {
 
     /// Squared distance a candidate must beat (or tie with a smaller index) to get in.
     #[inline]
-    fn bound(&self) -> f32 {
+    pub(crate) fn bound(&self) -> f32 {
         if self.items.len() < self.k {
             f32::INFINITY
         } else {
@@ -258,21 +248,15 @@ impl Index {
             ann: None,
         };
         if approximate {
-            let points: Vec<AnnPoint> = index
-                .rows
-                .iter()
-                .enumerate()
-                .map(|(i, v)| AnnPoint {
-                    v: *v,
-                    idx: i as u32,
-                })
-                .collect();
-            let (hnsw, _) = Builder::default()
-                .ef_construction(options.ef_construction)
-                .ef_search(options.ef_search)
-                .seed(options.seed)
-                .build_hnsw(points);
-            index.ann = Some(hnsw);
+            let cells = options
+                .cells
+                .unwrap_or_else(|| default_cells(index.rows.len()));
+            index.ann = Some(Ivf::build(
+                &index.rows,
+                cells,
+                options.probes.max(1),
+                options.seed,
+            ));
         } else {
             index.blocks = index
                 .rows
@@ -303,7 +287,7 @@ impl Index {
         self.ids.is_empty()
     }
 
-    /// Whether searches go through the approximate (HNSW) index.
+    /// Whether searches go through the approximate index.
     pub fn is_approximate(&self) -> bool {
         self.ann.is_some()
     }
@@ -384,28 +368,16 @@ impl Index {
     }
 
     /// The k nearest to an embedding among the tracks `keep` accepts (by id), nearest first.
-    /// Approximate indexes try the HNSW candidates first and fall back on an exact scan when
-    /// the filter leaves fewer than k of them.
+    /// Approximate indexes scan their nearest cells first and fall back on an exact scan when
+    /// the filter leaves fewer than k tracks there.
     pub fn nearest_to_embedding(
         &self,
         q: &[f32; D],
         k: usize,
         keep: &dyn Fn(i64) -> bool,
     ) -> Vec<Neighbour> {
-        if let Some(hnsw) = &self.ann {
-            let mut search = Search::default();
-            let query = AnnPoint {
-                v: *q,
-                idx: u32::MAX,
-            };
-            let mut top = TopK::new(k);
-            for item in hnsw.search(&query, &mut search) {
-                let idx = item.point.idx;
-                if keep(self.ids[idx as usize]) {
-                    top.offer(item.distance, idx);
-                }
-            }
-            let found = top.into_sorted();
+        if let Some(ivf) = &self.ann {
+            let found = ivf.search(q, k, &|i| keep(self.ids[i])).into_sorted();
             if found.len() >= k.min(self.len()) {
                 return found
                     .into_iter()
@@ -437,26 +409,11 @@ impl Index {
     }
 
     /// The k nearest of the track at `idx`, itself excluded, as (squared distance, index):
-    /// what the graph is made of. Approximate indexes answer from the HNSW graph alone.
-    pub(crate) fn row_neighbours(
-        &self,
-        idx: usize,
-        k: usize,
-        search: &mut Search,
-    ) -> Vec<(f32, u32)> {
+    /// what the graph is made of. Approximate indexes answer from their nearest cells alone.
+    pub(crate) fn row_neighbours(&self, idx: usize, k: usize) -> Vec<(f32, u32)> {
         let q = &self.rows[idx];
-        if let Some(hnsw) = &self.ann {
-            let query = AnnPoint {
-                v: *q,
-                idx: idx as u32,
-            };
-            let mut top = TopK::new(k);
-            for item in hnsw.search(&query, search) {
-                if item.point.idx as usize != idx {
-                    top.offer(item.distance, item.point.idx);
-                }
-            }
-            return top.into_sorted();
+        if let Some(ivf) = &self.ann {
+            return ivf.search(q, k, &|i| i != idx).into_sorted();
         }
         self.scan(q, k, &|i| i != idx).into_sorted()
     }
@@ -474,9 +431,7 @@ impl Index {
 
     /// Every track's k nearest, in parallel on all cores.
     pub(crate) fn all_neighbours(&self, idxs: &[usize], k: usize) -> Vec<Vec<(f32, u32)>> {
-        parallel_map(idxs.len(), Search::default, |search, j| {
-            self.row_neighbours(idxs[j], k, search)
-        })
+        parallel_map(idxs.len(), || (), |_, j| self.row_neighbours(idxs[j], k))
     }
 }
 

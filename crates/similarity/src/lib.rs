@@ -26,6 +26,7 @@
 
 mod graph;
 mod index;
+mod ivf;
 mod model;
 mod path;
 mod playlist;
@@ -35,7 +36,7 @@ pub mod synthetic;
 mod weights;
 
 pub use graph::{Edge, Graph, UpdateReport};
-pub use index::{Index, IndexOptions, Neighbour, SearchMode, APPROXIMATE_ABOVE};
+pub use index::{Index, IndexOptions, Neighbour, SearchMode, APPROXIMATE_ABOVE, PROBES};
 pub use model::{
     DimensionGap, Explanation, FitOptions, Model, Normalisation, MIN_FIT_ROWS, MODEL_FORMAT,
     REFIT_SHARE,

@@ -38,16 +38,22 @@ pub enum Normalisation {
     Robust,
     /// `(x - mean) / standard deviation`: the plain z-score baseline.
     ZScore,
+    /// The z-score after taking the seven band shares and the spectral flatness in dB
+    /// (`10 log10(x + 1e-6)`): they are ratios of power whose small values carry the
+    /// difference (a 1 % and a 3 % presence share are far apart; a z-score of the raw share
+    /// sees them as neighbours).
+    LogZScore,
     /// The Auralis player's: min-max between the 5th and 95th percentile, clipped to [0, 1]
     /// (a range under 1e-6 gives 0.5).
     Percentile,
 }
 
 impl Normalisation {
-    pub const ALL: [Normalisation; 4] = [
+    pub const ALL: [Normalisation; 5] = [
         Normalisation::Quantile,
         Normalisation::Robust,
         Normalisation::ZScore,
+        Normalisation::LogZScore,
         Normalisation::Percentile,
     ];
 
@@ -56,6 +62,7 @@ impl Normalisation {
             Normalisation::Quantile => "quantile",
             Normalisation::Robust => "robust",
             Normalisation::ZScore => "zscore",
+            Normalisation::LogZScore => "log-zscore",
             Normalisation::Percentile => "percentile",
         }
     }
@@ -135,6 +142,20 @@ impl Explanation {
     }
 }
 
+/// Dimensions taken in dB by [`Normalisation::LogZScore`]: the band shares and the flatness.
+fn is_power_ratio(d: usize) -> bool {
+    d < 7 || Fingerprint::NAMES[d] == "spectral_flatness"
+}
+
+/// The value as [`Normalisation::LogZScore`] sees it before the z-score.
+fn pre_transform(normalisation: Normalisation, d: usize, x: f64) -> f64 {
+    if normalisation == Normalisation::LogZScore && is_power_ratio(d) {
+        10.0 * (x.max(0.0) + 1e-6).log10()
+    } else {
+        x
+    }
+}
+
 fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
     let pos = p * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
@@ -193,11 +214,19 @@ impl Model {
         let mut column = Vec::with_capacity(n);
         for (d, dim) in DIMENSIONS.iter().enumerate() {
             column.clear();
-            column.extend(fingerprints.iter().map(|f| f.to_array()[d]));
+            column.extend(
+                fingerprints
+                    .iter()
+                    .map(|f| pre_transform(options.normalisation, d, f.to_array()[d])),
+            );
             column.sort_by(f64::total_cmp);
             // A spread this small is a constant dimension: give it a unit scale so that it
             // neither divides by zero nor blows a rounding error up into a distance.
-            let floor = 1e-6 * (dim.max - dim.min);
+            let floor = if options.normalisation == Normalisation::LogZScore && is_power_ratio(d) {
+                1e-6
+            } else {
+                1e-6 * (dim.max - dim.min)
+            };
             match options.normalisation {
                 Normalisation::Quantile => {
                     quantiles.push(
@@ -218,7 +247,7 @@ impl Model {
                         1.0
                     };
                 }
-                Normalisation::ZScore => {
+                Normalisation::ZScore | Normalisation::LogZScore => {
                     centre[d] = column.iter().sum::<f64>() / n as f64;
                     let sd = std_dev(&column);
                     scale[d] = if sd > floor { sd } else { 1.0 };
@@ -362,6 +391,9 @@ impl Model {
                 Normalisation::Quantile => quantile_rank(&self.quantiles[d], x[d]),
                 Normalisation::Robust => ((x[d] - self.centre[d]) / self.scale[d]).clamp(-3.0, 3.0),
                 Normalisation::ZScore => (x[d] - self.centre[d]) / self.scale[d],
+                Normalisation::LogZScore => {
+                    (pre_transform(self.normalisation, d, x[d]) - self.centre[d]) / self.scale[d]
+                }
                 Normalisation::Percentile => {
                     if self.scale[d] < 1e-6 {
                         0.5
