@@ -9,44 +9,47 @@ use sonoprint_core::{Fingerprint, DIMENSION_COUNT};
 use crate::Error;
 
 /// The default weight of each dimension, in table order. **This is the one place to change
-/// them**; a user overrides any subset with [`Weights::with_overrides`] (e.g. from a JSON or TOML
-/// `{ "tempo_bpm": 0.5 }` map). Weights are relative: they are renormalised to sum 1.
+/// them**; a user overrides any subset by name with [`Weights::with_overrides`] or by
+/// deserialising a partial name → weight map (`{ "tempo_bpm": 0.5 }`, JSON or TOML). Weights
+/// are relative: they are renormalised to sum 1.
 ///
-/// How they were chosen (crate docs, "Measurements"): on the excerpt-mode fingerprints of the
-/// *tuning* half of the real-music corpus (albums asc-music, extremetuxracer-data,
-/// hyperrogue-music, planetblupi-music-ogg, supertux-data), each weight is the ratio of the
-/// between-album to the within-album variance of the dimension (its Fisher ratio, on
-/// quantile-normalised values), shrunk towards equal weights (`0.5 * fisher / mean + 0.5`) and
-/// rounded to two decimals, so that no dimension is switched off on the strength of 82 tracks.
-/// Precision@5 on the held-out half rose from 0.43 (equal weights) to the figure reported in the
-/// crate docs. Dimensions that carried no album information there (weight near the floor) are
-/// mostly the ones the spec calls fragile on short excerpts.
+/// How they were chosen, by measurement (`examples/quality.rs`, crate docs "Measurements"):
+/// on the excerpt-mode fingerprints of the real-music corpus, with the album labels of the
+/// *tuning* half only (albums asc-music, extremetuxracer-data, hyperrogue-music,
+/// planetblupi-music-ogg, supertux-data; 82 tracks), each weight is the dimension's Fisher
+/// ratio (between-album over within-album variance of its [`crate::Normalisation::Robust`]
+/// values) over the mean ratio, shrunk half-way to equal weights (`0.5 F/mean(F) + 0.5`) and
+/// rounded to two decimals. Of the candidates (equal; Fisher raw, shrunk by 0.5 or 0.75,
+/// square root) it gave the best precision@5 on the tuning half. The timbre dimensions
+/// (presence share, flatness, centroid, rolloff, upper-mid share, chroma energy) separate
+/// soundtracks best; tempo, rhythm stability, pitch stability and the loudness-variation
+/// dimensions least, as the spec expects of 90 s excerpts.
 pub const DEFAULT_WEIGHTS: [(&str, f64); DIMENSION_COUNT] = [
-    ("sub_bass_pct", 1.0),
-    ("bass_pct", 1.0),
-    ("low_mid_pct", 1.0),
-    ("mid_pct", 1.0),
-    ("upper_mid_pct", 1.0),
-    ("presence_pct", 1.0),
-    ("air_pct", 1.0),
-    ("lufs", 1.0),
-    ("crest_db", 1.0),
-    ("bass_mid_ratio", 1.0),
-    ("tempo_bpm", 1.0),
-    ("rhythm_stability", 1.0),
-    ("transient_density", 1.0),
-    ("silence_ratio", 1.0),
-    ("spectral_centroid", 1.0),
-    ("spectral_rolloff", 1.0),
-    ("spectral_flatness", 1.0),
-    ("harmonic_ratio", 1.0),
-    ("pitch_stability", 1.0),
-    ("chroma_energy", 1.0),
-    ("dynamic_range_variation", 1.0),
-    ("loudness_variation_std", 1.0),
-    ("peak_consistency", 1.0),
-    ("stereo_width", 1.0),
-    ("phase_correlation", 1.0),
+    ("sub_bass_pct", 0.80),
+    ("bass_pct", 0.69),
+    ("low_mid_pct", 0.65),
+    ("mid_pct", 0.84),
+    ("upper_mid_pct", 1.55),
+    ("presence_pct", 3.18),
+    ("air_pct", 0.68),
+    ("lufs", 0.78),
+    ("crest_db", 0.95),
+    ("bass_mid_ratio", 0.62),
+    ("tempo_bpm", 0.62),
+    ("rhythm_stability", 0.56),
+    ("transient_density", 0.73),
+    ("silence_ratio", 0.83),
+    ("spectral_centroid", 1.51),
+    ("spectral_rolloff", 1.31),
+    ("spectral_flatness", 2.14),
+    ("harmonic_ratio", 1.13),
+    ("pitch_stability", 0.65),
+    ("chroma_energy", 1.29),
+    ("dynamic_range_variation", 0.74),
+    ("loudness_variation_std", 0.62),
+    ("peak_consistency", 0.63),
+    ("stereo_width", 0.79),
+    ("phase_correlation", 0.72),
 ];
 
 /// The Auralis player's own weights (its database doc), kept as a baseline for the quality
