@@ -142,6 +142,43 @@ fn precision_at_5_local_scaling(
     Ok(sum / n as f64)
 }
 
+/// Precision@5 with the Manhattan (L1) distance on the model's normalised values, weighted:
+/// information for a later version (the index is Euclidean).
+fn precision_at_5_l1(
+    tracks: &[Track],
+    options: &FitOptions,
+    counted: &dyn Fn(&Track) -> bool,
+) -> Result<f64, Box<dyn Error>> {
+    let fps: Vec<Fingerprint> = tracks.iter().map(|t| t.fp).collect();
+    let model = Model::fit_with(&fps, options)?;
+    let w = options.weights.normalised();
+    let z: Vec<[f64; DIMENSION_COUNT]> = fps.iter().map(|f| model.normalise(f)).collect();
+    let (mut sum, mut n) = (0.0, 0);
+    for (i, t) in tracks.iter().enumerate() {
+        if !counted(t) {
+            continue;
+        }
+        let mut row: Vec<(f64, usize)> = (0..tracks.len())
+            .filter(|&j| j != i)
+            .map(|j| {
+                let d: f64 = (0..DIMENSION_COUNT)
+                    .map(|d| w[d] * (z[i][d] - z[j][d]).abs())
+                    .sum();
+                (d, j)
+            })
+            .collect();
+        row.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let same = row
+            .iter()
+            .take(5)
+            .filter(|(_, j)| tracks[*j].album == t.album)
+            .count();
+        sum += same as f64 / 5.0;
+        n += 1;
+    }
+    Ok(sum / n as f64)
+}
+
 /// Expected precision@5 of random neighbours over the tracks `counted` accepts.
 fn random_precision(tracks: &[Track], counted: &dyn Fn(&Track) -> bool) -> f64 {
     let mut size: BTreeMap<&str, usize> = BTreeMap::new();
@@ -390,6 +427,45 @@ fn main() -> Result<(), Box<dyn Error>> {
                     Some(o) => precision_at_5(tracks, o, part)?,
                 };
                 print!(" {p:>13.3}");
+            }
+        }
+        println!();
+    }
+    for (name, o) in [
+        (
+            "(L1, z-score equal, info)",
+            FitOptions {
+                normalisation: Normalisation::ZScore,
+                weights: Weights::equal(),
+            },
+        ),
+        (
+            "(L1, chosen norm. equal, info)",
+            FitOptions {
+                normalisation: norm,
+                weights: Weights::equal(),
+            },
+        ),
+        ("(L1, chosen, info)", local_scaling.clone()),
+        (
+            "(L1, quantile equal, info)",
+            FitOptions {
+                normalisation: Normalisation::Quantile,
+                weights: Weights::equal(),
+            },
+        ),
+        (
+            "(L1, quantile chosen w, info)",
+            FitOptions {
+                normalisation: Normalisation::Quantile,
+                weights: best.1.clone(),
+            },
+        ),
+    ] {
+        print!("{name:<32}");
+        for (_, tracks) in &modes {
+            for part in parts {
+                print!(" {:>13.3}", precision_at_5_l1(tracks, &o, part)?);
             }
         }
         println!();

@@ -338,6 +338,28 @@ mod tests {
         assert!(g.row(removed[0]).is_none());
     }
 
+    /// A track whose fingerprint went away (reported as changed, absent from the new index)
+    /// loses its row and every edge to it.
+    #[test]
+    fn track_without_fingerprint_has_no_edges() {
+        let lib = library(200, 4);
+        let fps: Vec<Fingerprint> = lib.iter().map(|t| t.1).collect();
+        let model = Model::fit(&fps).unwrap();
+        let index = Index::build(model.clone(), &lib).unwrap();
+        let mut g = Graph::build(&index, 6);
+        let lost = g.row(10).unwrap()[0].id; // someone's nearest neighbour
+        let rest: Vec<(i64, Fingerprint)> = lib.iter().filter(|t| t.0 != lost).copied().collect();
+        let new_index = Index::build(model, &rest).unwrap();
+        let report = g.update(&new_index, &[lost], &[]).unwrap();
+        assert_eq!(report.dropped, vec![lost]);
+        assert!(report.recomputed.contains(&10));
+        assert!(g.row(lost).is_none());
+        assert!(g
+            .edges()
+            .all(|e| e.similar_track_id != lost && e.track_id != lost));
+        assert_eq!(g, Graph::build(&new_index, 6));
+    }
+
     #[test]
     fn update_refuses_another_model() {
         let lib = library(100, 1);
