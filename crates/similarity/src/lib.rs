@@ -65,11 +65,13 @@
 //! | 50,000    | approximate           | 1.7 s  | 0.02 / 0.04 ms    | 0.8 s       | 0.9996    | 33 MiB   |
 //! | 100,000   | exact                 | 0.2 s  | 0.27 / 5.3 ms     | 44 s        | 1         | 63 MiB   |
 //! | 200,000   | approximate (default) | 7.3 s  | 0.07 / 0.19 ms    | 8.8 s       | 0.9994    | 124 MiB  |
-//! | 1,000,000 | approximate (default) | 71 s   | 0.10 / 0.19 ms    | 142 s       | 0.9998    | 605 MiB  |
+//! | 1,000,000 | approximate (default) | 71–115 s | 0.10–0.12 / 0.19–0.38 ms | 142–171 s | 0.9998–0.9999 | 605 MiB |
 //!
 //! Exact search is deterministic and exact, and fast enough up to [`APPROXIMATE_ABOVE`] =
 //! 50,000 tracks (whole graph 7 s); at 100,000 its graph (44 s) is past the 30 s budget, so
-//! the approximate index takes over above 50,000. The approximate index is an inverted file
+//! the approximate index takes over above 50,000. At 1,000,000 the whole run (index and
+//! graph) took 3.6–4.8 minutes of wall time in two runs (the process got 61–80 % of the CPU;
+//! 190 s of CPU time in all), against the 10-minute budget. The approximate index is an inverted file
 //! written here (k-means into ~2 √n cells, a query scans its [`PROBES`] = 16 nearest cells
 //! exactly): the pure-Rust HNSW crate tried first, `instant-distance` 0.6, took 70 s to build
 //! for 50,000 tracks on this machine (its graph then 17 s), which extrapolates past the
