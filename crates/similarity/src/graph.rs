@@ -76,6 +76,50 @@ impl Graph {
         }
     }
 
+    /// A graph as stored (the `similarity_graph` rows of one model), to be brought up to date
+    /// with [`Graph::update`]. Each track's ranks must run 1, 2, ... without a gap and
+    /// number at most `k`; the order of `edges` does not matter. A track that had no
+    /// neighbour at all has no edge either: [`Graph::update`] then treats it as new.
+    pub fn from_edges(
+        k: usize,
+        model_id: impl Into<String>,
+        edges: impl IntoIterator<Item = Edge>,
+    ) -> Result<Graph, Error> {
+        let mut rows: std::collections::BTreeMap<i64, Vec<Edge>> = Default::default();
+        for e in edges {
+            rows.entry(e.track_id).or_default().push(e);
+        }
+        let mut graph = Graph {
+            k,
+            model_id: model_id.into(),
+            ids: Vec::with_capacity(rows.len()),
+            slots: Vec::with_capacity(rows.len() * k),
+            counts: Vec::with_capacity(rows.len()),
+        };
+        for (id, mut row) in rows {
+            row.sort_by_key(|e| e.rank);
+            let ranks_ok = row.len() <= k
+                && row
+                    .iter()
+                    .enumerate()
+                    .all(|(i, e)| e.rank as usize == i + 1 && e.similar_track_id != id);
+            if !ranks_ok {
+                return Err(Error::BadGraphRow(id));
+            }
+            graph.ids.push(id);
+            graph.counts.push(row.len() as u32);
+            graph.slots.extend(row.iter().map(|e| Neighbour {
+                id: e.similar_track_id,
+                distance: e.distance,
+                score: e.similarity_score,
+            }));
+            graph
+                .slots
+                .extend(std::iter::repeat_n(EMPTY, k - row.len()));
+        }
+        Ok(graph)
+    }
+
     pub fn k(&self) -> usize {
         self.k
     }
@@ -358,6 +402,23 @@ mod tests {
             .edges()
             .all(|e| e.similar_track_id != lost && e.track_id != lost));
         assert_eq!(g, Graph::build(&new_index, 6));
+    }
+
+    #[test]
+    fn stored_edges_round_trip() {
+        let lib = library(150, 6);
+        let fps: Vec<Fingerprint> = lib.iter().map(|t| t.1).collect();
+        let index = Index::build(Model::fit(&fps).unwrap(), &lib).unwrap();
+        let g = Graph::build(&index, 7);
+        let mut edges: Vec<Edge> = g.edges().collect();
+        edges.reverse();
+        let back = Graph::from_edges(7, g.model_id(), edges.clone()).unwrap();
+        assert_eq!(back, g);
+        edges[0].rank = 9;
+        assert!(matches!(
+            Graph::from_edges(7, g.model_id(), edges),
+            Err(Error::BadGraphRow(_))
+        ));
     }
 
     #[test]

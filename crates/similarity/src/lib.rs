@@ -133,6 +133,8 @@ pub enum Error {
     UnknownTrack(i64),
     #[error("no seed track")]
     NoSeed,
+    #[error("stored graph row of track {0}: ranks not 1..=k, or an edge to itself")]
+    BadGraphRow(i64),
     #[error("the graph was built with model {graph}, the index has model {index}: rebuild it")]
     ModelChanged { graph: String, index: String },
 }
