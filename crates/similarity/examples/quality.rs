@@ -13,7 +13,7 @@
 //! halves (sorted by name, alternately); the normalisation and the weights are chosen with the
 //! album labels of the *tuning* half only (its tracks' precision, its Fisher ratios), on the
 //! first file (excerpt mode); every method is then reported averaged over the tracks of the
-//! tuning half, of the held-out half, and of all.
+//! tuning half, of the held-out half, and of all. `--swap` tunes on the other half.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::error::Error;
@@ -241,9 +241,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut manifest = String::from("/root/.cache/sonoprint-corpus/manifest.tsv");
     let mut files = Vec::new();
+    let mut swap = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if a == "--manifest" {
+        if a == "--swap" {
+            // Tune on the other half: does the procedure, not these weights, generalise?
+            swap = true;
+        } else if a == "--manifest" {
             manifest = it.next().ok_or("--manifest needs a path")?.clone();
         } else {
             files.push(a.clone());
@@ -265,7 +269,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         })
         .collect::<Result<_, Box<dyn Error>>>()?;
     let albums: BTreeSet<String> = modes[0].1.iter().map(|t| t.album.clone()).collect();
-    let tune_albums: BTreeSet<String> = albums.iter().step_by(2).cloned().collect();
+    let tune_albums: BTreeSet<String> = albums
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (i % 2 == 0) != swap)
+        .map(|(_, a)| a.clone())
+        .collect();
     let in_tune = |t: &Track| tune_albums.contains(&t.album);
     let in_held = |t: &Track| !tune_albums.contains(&t.album);
     let all = |_: &Track| true;
