@@ -2,13 +2,14 @@
 //! `similar`, `path` and `playlist`.
 //!
 //! - [`Model`]: fitted on the library's current fingerprints: a per-dimension
-//!   [`Normalisation`] (default: the value's quantile in the library), per-dimension
+//!   [`Normalisation`] (default: median and IQR, robust to outliers), per-dimension
 //!   [`Weights`] (defaults in [`DEFAULT_WEIGHTS`], overridable by name), a weighted Euclidean
 //!   distance and a score in [0, 1]; it carries its `generation`, `fitted_on` count and an
 //!   [`Model::id`], says when it [needs a refit](Model::needs_refit), and
 //!   [explains](Model::explain) which dimensions made two tracks close.
 //! - [`Index`]: the (id, fingerprint) pairs of the library, searched exactly by a brute-force
-//!   scan up to [`APPROXIMATE_ABOVE`] tracks and through an HNSW graph above.
+//!   scan up to [`APPROXIMATE_ABOVE`] tracks and through an inverted file (k-means cells)
+//!   above.
 //! - [`Graph`]: every track's k nearest (the `similarity_graph` rows), built in parallel and
 //!   [updated incrementally](Graph::update).
 //! - [`similar()`] (duplicates shown once, flagged), [`path()`], [`playlist()`] and [`m3u()`].

@@ -13,7 +13,8 @@ use crate::Error;
 /// deserialising a partial name → weight map (`{ "tempo_bpm": 0.5 }`, JSON or TOML). Weights
 /// are relative: they are renormalised to sum 1.
 ///
-/// How they were chosen, by measurement (`examples/quality.rs`, crate docs "Measurements"):
+/// How they were chosen, by measurement (`examples/quality.rs`; crate docs, "Design, and the
+/// measurements behind it"):
 /// on the excerpt-mode fingerprints of the real-music corpus, with the album labels of the
 /// *tuning* half only (albums asc-music, extremetuxracer-data, hyperrogue-music,
 /// planetblupi-music-ogg, supertux-data; 82 tracks), each weight is the dimension's Fisher
