@@ -59,6 +59,19 @@ pub fn open(spec: &LibrarySpec, create: Create) -> Result<Box<dyn Library>, AppE
     }
 }
 
+/// Opens a library that `scan` fills. The player's database is refused before it is opened
+/// (the player scans it; opening it would add sonoprint's tables for nothing).
+pub fn open_catalog(spec: &LibrarySpec) -> Result<Box<dyn Library>, AppError> {
+    match spec {
+        LibrarySpec::Own { .. } => open(spec, Create::IfMissing),
+        LibrarySpec::Auralis { .. } => Err(AppError::Usage(
+            "`scan` is not used with --auralis: the Auralis player scans its own library; \
+             `sonoprint --auralis DB run` fingerprints its tracks"
+                .into(),
+        )),
+    }
+}
+
 /// Removes sonoprint's bookkeeping from the player's database; returns the tables dropped.
 pub fn forget(spec: &LibrarySpec) -> Result<Vec<String>, AppError> {
     match spec {

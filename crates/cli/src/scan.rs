@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use sonoprint_app::{Create, LibrarySpec};
+use sonoprint_app::LibrarySpec;
 use sonoprint_engine::decode::sniff::{sniff, Kind};
 use sonoprint_store::{KnownFile, ScanCounts, ScannedFile, TrackState};
 
@@ -116,10 +116,10 @@ pub fn run(args: Args, spec: &LibrarySpec) -> Result<ExitCode, String> {
         return Err("--jobs must be at least 1".into());
     }
     let db = spec.path().to_path_buf();
-    let mut lib = sonoprint_app::open(spec, Create::IfMissing).map_err(|e| e.to_string())?;
-    let store = lib.catalog().ok_or(
-        "`scan` is not used with --auralis: the player scans its own library;          `sonoprint --auralis DB run` fingerprints its tracks",
-    )?;
+    let mut lib = sonoprint_app::open_catalog(spec).map_err(|e| e.to_string())?;
+    let store = lib
+        .catalog()
+        .ok_or("this library keeps no list of files of its own to scan")?;
     let scan = store.begin_scan(&roots).map_err(|e| e.to_string())?;
 
     let mut known: HashMap<PathBuf, KnownFile> = HashMap::new();

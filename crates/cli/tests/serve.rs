@@ -502,7 +502,11 @@ fn failures_are_recorded_and_a_lost_write_is_a_500() {
 
     // A broken library file: an error, and its failure is in the library as a run puts it.
     let broken = fingerprint(&s, &music.join("cut.wav"));
-    assert!(broken.status == 400 || broken.status == 415, "{}", broken.body);
+    assert!(
+        broken.status == 400 || broken.status == 415,
+        "{}",
+        broken.body
+    );
     let failures = Command::new(env!("CARGO_BIN_EXE_sonoprint"))
         .arg("--data-dir")
         .arg(&data)
@@ -543,7 +547,12 @@ fn failures_are_recorded_and_a_lost_write_is_a_500() {
     assert_eq!(fingerprint(&s, &music.join("a.wav")).json()["cached"], true);
 
     // Malformed query strings get the JSON error.
-    for q in ["limit=%FF%FE", "limit=%", "state=%00&state=gone", "after=1e99"] {
+    for q in [
+        "limit=%FF%FE",
+        "limit=%",
+        "state=%00&state=gone",
+        "after=1e99",
+    ] {
         get(&s, &format!("/api/v1/tracks?{q}")).error(400);
     }
 }
