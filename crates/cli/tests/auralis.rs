@@ -1487,8 +1487,8 @@ fn a_changed_file_is_recomputed_and_an_unchanged_failure_is_not_retried() {
     let (repaired, _) = lib.broken[2].clone();
     wav(&repaired, 2.0, 550.0);
 
-    let st = lib.status(&[]);
-    assert_eq!(st["pending"], 3, "{st}");
+    // `status` reads the database only; the files are looked at by `run` (as in own-library
+    // mode, where `scan` does it), so its `pending` is not checked here.
     lib.run(&[]);
     let w = writes(&db);
     assert_eq!(w.get(resized), Some(&(0, 1)), "{w:?}");
