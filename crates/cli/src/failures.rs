@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use sonoprint_engine::ErrorClass;
 
-use crate::datadir::DataDir;
+use sonoprint_app::LibrarySpec;
+
 use crate::status::{emit, open_existing};
 
 #[derive(clap::Args)]
@@ -18,7 +19,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
+pub fn run(args: Args, spec: &LibrarySpec) -> Result<ExitCode, String> {
     if let Some(c) = &args.class {
         if ErrorClass::parse(c).is_none() {
             let all: Vec<&str> = ErrorClass::ALL.iter().map(|c| c.as_str()).collect();
@@ -28,7 +29,7 @@ pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
             ));
         }
     }
-    let store = open_existing(data)?;
+    let store = open_existing(spec)?;
     let rows = store
         .failures(args.class.as_deref())
         .map_err(|e| e.to_string())?;

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sonoprint_app::LibrarySpec;
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +27,14 @@ struct Cli {
     /// Where the library database and the logs live [default: $SONOPRINT_HOME, or ~/.sonoprint].
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Work on the Auralis player's own database (e.g. ~/.auralis/library.db) instead of
+    /// sonoprint's: its tracks are the work, results go into its track_fingerprints.
+    #[arg(long, global = true, value_name = "DB", env = "SONOPRINT_AURALIS")]
+    auralis: Option<PathBuf>,
+    /// With --auralis: the fingerprint_version stamped on results and counted as current.
+    #[arg(long, global = true, value_name = "N", default_value_t = sonoprint_store::AURALIS_DEFAULT_STAMP,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    auralis_version: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,23 +61,36 @@ enum Command {
     Failures(failures::Args),
     /// Serve fingerprints over HTTP (the Auralis-compatible API, /api/v1 and /metrics).
     Serve(serve::Args),
+    /// With --auralis: remove sonoprint's bookkeeping tables (sonoprint_*) from the player's
+    /// database, keeping the fingerprints written into the player's own tables.
+    Forget,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The library every library command works on, and where the logs go.
+    let library = || -> Result<(LibrarySpec, datadir::DataDir), String> {
+        let data = datadir::resolve(cli.data_dir.clone())?;
+        let spec = match &cli.auralis {
+            Some(db) => LibrarySpec::Auralis {
+                db: std::path::absolute(db)
+                    .map_err(|e| format!("bad --auralis {}: {e}", db.display()))?,
+                stamp: cli.auralis_version,
+            },
+            None => LibrarySpec::Own { db: data.db() },
+        };
+        Ok((spec, data))
+    };
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::Run(args) => {
-            datadir::resolve(cli.data_dir).and_then(|d| run::run(args, &d.db(), &d.logs()))
-        }
+        Command::Run(args) => library().and_then(|(l, d)| run::run(args, &l, &d.logs())),
         Command::Worker => return sonoprint_worker::worker_main(),
-        Command::Scan(args) => datadir::resolve(cli.data_dir).and_then(|d| scan::run(args, &d)),
-        Command::Status(args) => datadir::resolve(cli.data_dir).and_then(|d| status::run(args, &d)),
-        Command::Failures(args) => {
-            datadir::resolve(cli.data_dir).and_then(|d| failures::run(args, &d))
-        }
-        Command::Serve(args) => datadir::resolve(cli.data_dir).and_then(|d| serve::run(args, &d)),
+        Command::Scan(args) => library().and_then(|(l, _)| scan::run(args, &l)),
+        Command::Status(args) => library().and_then(|(l, d)| status::run(args, &l, &d)),
+        Command::Failures(args) => library().and_then(|(l, _)| failures::run(args, &l)),
+        Command::Serve(args) => library().and_then(|(l, _)| serve::run(args, &l)),
+        Command::Forget => library().and_then(|(l, _)| forget(&l)),
     };
     match result {
         Ok(code) => code,
@@ -77,6 +99,22 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `sonoprint --auralis DB forget`.
+fn forget(spec: &LibrarySpec) -> Result<ExitCode, String> {
+    let dropped = sonoprint_app::forget(spec).map_err(|e| e.to_string())?;
+    let text = if dropped.is_empty() {
+        format!("{}: no sonoprint tables to remove\n", spec.path().display())
+    } else {
+        format!(
+            "{}: removed {} (the fingerprints in the player's tables are kept)\n",
+            spec.path().display(),
+            dropped.join(", ")
+        )
+    };
+    status::emit(&text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Every file under `dir`, recursively, in a stable order. Symbolic links are not followed

@@ -5,7 +5,6 @@
 //! file, never the run), and written back in checked transactions. Any write error stops the
 //! run with a non-zero exit: no result is ever dropped silently.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,11 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use sonoprint_app::batch::{self, Observer, RunConfig, RunCounts};
+use sonoprint_app::{Create, LibrarySpec};
 use sonoprint_engine::Mode;
-use sonoprint_store::{ClaimOptions, Job, Outcome, RunStatus, RunSummary, RunnerId, Store};
+use sonoprint_store::RunSummary;
 
 use crate::sysinfo;
-use sonoprint_worker::{Pool, PoolConfig};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -45,20 +45,9 @@ pub struct Args {
     lease: f64,
 }
 
-/// Results are written when this many are waiting, or every `FLUSH_EVERY`.
-const BATCH: usize = 32;
-const FLUSH_EVERY: Duration = Duration::from_millis(500);
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 
-#[derive(Default)]
-struct Counts {
-    completed: u64,
-    failed: u64,
-    stale: u64,
-    by_class: HashMap<String, u64>,
-}
-
-pub fn run(args: Args, db_path: &Path, log_dir: &Path) -> Result<ExitCode, String> {
+pub fn run(args: Args, spec: &LibrarySpec, log_dir: &Path) -> Result<ExitCode, String> {
     if let Err(e) = crate::logging::init(log_dir) {
         eprintln!("sonoprint: warning: {e}; continuing without a log file");
     }
@@ -71,33 +60,35 @@ pub fn run(args: Args, db_path: &Path, log_dir: &Path) -> Result<ExitCode, Strin
     if !(timeout.is_finite() && timeout > 0.0 && args.lease.is_finite() && args.lease >= 1.0) {
         return Err("--timeout must be positive and --lease at least 1 second".into());
     }
-    let lease = Duration::from_secs_f64(args.lease);
-    let mut store = Store::open(db_path).map_err(|e| e.to_string())?;
-    let claim_opts = ClaimOptions {
-        retry_failed: args.retry_failed,
+    let cfg = RunConfig {
+        jobs,
         mode,
+        timeout: Duration::from_secs_f64(timeout),
+        lease: Duration::from_secs_f64(args.lease),
+        max_tracks: args.max_tracks,
+        retry_failed: args.retry_failed,
+        worker_exe: std::env::current_exe()
+            .map_err(|e| format!("cannot find the sonoprint executable: {e}"))?,
     };
+    let mut lib = sonoprint_app::open(spec, Create::IfMissing).map_err(|e| e.to_string())?;
     // What this run would claim: with --retry-failed or --full that is more than `status`
     // calls pending.
-    let pending = store.pending(&claim_opts).map_err(|e| e.to_string())?;
-    let total = args.max_tracks.map_or(pending, |m| m.min(pending));
-    if pending == 0 {
+    let plan = batch::plan(lib.as_mut(), &cfg).map_err(|e| e.to_string())?;
+    if plan.changed > 0 {
         println!(
-            "Nothing to do: every present track has a current fingerprint or a recorded failure."
+            "{} files changed since they were fingerprinted: computing them again.",
+            plan.changed
         );
-        println!("(`sonoprint scan DIR` adds files; `--retry-failed` retries failures.)");
+    }
+    if plan.pending == 0 {
+        println!("Nothing to do: every track has a current fingerprint or a recorded failure.");
+        if lib.catalog().is_some() {
+            println!("(`sonoprint scan DIR` adds files; `--retry-failed` retries failures.)");
+        } else {
+            println!("(`--retry-failed` retries failures.)");
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    let runner = RunnerId::for_this_process();
-    let run_id = store.begin_run(&runner, mode).map_err(|e| e.to_string())?;
-    tracing::info!(
-        runner = runner.as_str(),
-        mode = mode.as_str(),
-        jobs,
-        timeout,
-        pending,
-        "run started"
-    );
 
     let interrupts = Arc::new(AtomicUsize::new(0));
     {
@@ -121,167 +112,29 @@ pub fn run(args: Args, db_path: &Path, log_dir: &Path) -> Result<ExitCode, Strin
         }
     }
 
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find the sonoprint executable: {e}"))?;
-    let pool = Pool::new(PoolConfig {
-        jobs,
-        mode,
-        timeout: Duration::from_secs_f64(timeout),
-        exe,
-    });
-    let started = Instant::now();
-    let cpu0 = sysinfo::cpu_seconds().unwrap_or(0.0);
-    let progress = Progress::new(args.watch, total);
-
-    let mut in_flight: HashMap<u64, Job> = HashMap::new();
-    let mut waiting: Vec<Outcome> = Vec::new();
-    let mut counts = Counts::default();
-    let mut claimed_total = 0u64;
-    let mut exhausted = false;
-    let mut last_flush = Instant::now();
-    let mut last_renew = Instant::now();
-    let mut next_id = 0u64;
-    let mut error: Option<String> = None;
-
-    loop {
-        let stopping = interrupts.load(Ordering::SeqCst) > 0;
-        // Keep every worker busy with one file in hand and one queued.
-        let room = (2 * jobs).saturating_sub(in_flight.len());
-        let budget = args
-            .max_tracks
-            .map_or(u64::MAX, |m| m.saturating_sub(claimed_total));
-        if !stopping && !exhausted && room > 0 && budget > 0 {
-            let want = room.min(budget.min(usize::MAX as u64) as usize);
-            match store.claim(&runner, want, lease, &claim_opts) {
-                Ok(jobs) => {
-                    if jobs.is_empty() {
-                        exhausted = true;
-                    }
-                    for job in jobs {
-                        claimed_total += 1;
-                        next_id += 1;
-                        if !pool.submit(next_id, job.path.clone()) {
-                            error = Some("the worker pool stopped unexpectedly".into());
-                            break;
-                        }
-                        in_flight.insert(next_id, job);
-                    }
-                }
-                Err(e) => error = Some(format!("cannot claim tracks: {e}")),
-            }
-        }
-        if error.is_some() || (in_flight.is_empty() && (stopping || exhausted || budget == 0)) {
-            break;
-        }
-        if let Some(done) = pool.next(Duration::from_millis(100)) {
-            if let Some(job) = in_flight.remove(&done.id) {
-                let computed_ms = done.elapsed.as_millis() as u64;
-                waiting.push(match done.result {
-                    Ok(analysis) => Outcome::Done { job, analysis, computed_ms },
-                    Err(f) => {
-                        tracing::warn!(path = %done.path.display(), class = f.class.as_str(), "failed: {}", f.message);
-                        Outcome::Failed { job, class: f.class, message: f.message, decoders: f.decoders }
-                    }
-                });
-            }
-        }
-        if waiting.len() >= BATCH || (!waiting.is_empty() && last_flush.elapsed() >= FLUSH_EVERY) {
-            if let Err(e) = flush(&mut store, &runner, &mut waiting, &mut counts) {
-                error = Some(e);
-                break;
-            }
-            last_flush = Instant::now();
-        }
-        if last_renew.elapsed() >= lease / 3 {
-            if let Err(e) = store.renew(&runner, lease) {
-                error = Some(format!("cannot renew claims: {e}"));
-                break;
-            }
-            last_renew = Instant::now();
-        }
-        progress.update(&counts, in_flight.len(), started);
-    }
-    if error.is_none() {
-        if let Err(e) = flush(&mut store, &runner, &mut waiting, &mut counts) {
-            error = Some(e);
-        }
-    }
-    // Whatever is still claimed (interrupted, or an error) goes back to the pool of work.
-    if let Err(e) = store.release(&runner) {
-        tracing::error!("cannot release claims: {e}");
-        if error.is_none() {
-            error = Some(format!("cannot release claims: {e}"));
-        }
-    }
-    pool.join();
+    let progress = Progress::new(args.watch, plan.total);
+    let cpu =
+        || sysinfo::cpu_seconds().unwrap_or(0.0) + sysinfo::children_cpu_seconds().unwrap_or(0.0);
+    let report =
+        batch::run(lib.as_mut(), &cfg, &interrupts, &progress, &cpu).map_err(|e| e.to_string())?;
     progress.finish();
-
-    let wall = started.elapsed().as_secs_f64();
-    let cpu = sysinfo::cpu_seconds().unwrap_or(0.0) - cpu0
-        + sysinfo::children_cpu_seconds().unwrap_or(0.0);
-    let status = if error.is_some() {
-        RunStatus::Failed
-    } else if interrupts.load(Ordering::SeqCst) > 0 {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Finished
-    };
-    let summary = RunSummary {
-        completed: counts.completed,
-        failed: counts.failed,
-        skipped: counts.stale,
-        wall_sec: wall,
-        cpu_sec: cpu,
-        status,
-    };
-    if let Err(e) = store.finish_run(run_id, &summary) {
-        tracing::error!("cannot record the run summary: {e}");
-        error.get_or_insert(format!("cannot record the run summary: {e}"));
-    }
-    let text = summary_text(&counts, wall, cpu, status);
+    let text = summary_text(&report.counts, &report.summary);
     println!("{text}");
-    tracing::info!("run {}: {}", status.as_str(), text.replace('\n', "; "));
-    match error {
-        Some(e) => {
-            tracing::error!("run failed: {e}");
-            Err(format!("{e}\nThe results written before the error are kept; run `sonoprint run` again to continue."))
-        }
+    tracing::info!(
+        "run {}: {}",
+        report.summary.status.as_str(),
+        text.replace('\n', "; ")
+    );
+    match report.error {
+        Some(e) => Err(format!(
+            "{e}\nThe results written before the error are kept; run `sonoprint run` again to continue."
+        )),
         None => Ok(ExitCode::SUCCESS),
     }
 }
 
-/// Writes the waiting results in one checked transaction.
-fn flush(
-    store: &mut Store,
-    runner: &RunnerId,
-    waiting: &mut Vec<Outcome>,
-    counts: &mut Counts,
-) -> Result<(), String> {
-    if waiting.is_empty() {
-        return Ok(());
-    }
-    let written = store.record(runner, waiting).map_err(|e| {
-        format!(
-            "cannot write {} results to the database: {e}",
-            waiting.len()
-        )
-    })?;
-    for o in waiting.iter() {
-        if let Outcome::Failed { class, .. } = o {
-            *counts
-                .by_class
-                .entry(class.as_str().to_string())
-                .or_default() += 1;
-        }
-    }
-    counts.completed += written.done;
-    counts.failed += written.failed;
-    counts.stale += written.stale;
-    waiting.clear();
-    Ok(())
-}
-
-fn summary_text(c: &Counts, wall: f64, cpu: f64, status: RunStatus) -> String {
+fn summary_text(c: &RunCounts, s: &RunSummary) -> String {
+    let (wall, cpu, status) = (s.wall_sec, s.cpu_sec, s.status);
     let n = c.completed + c.failed;
     let mut classes: Vec<_> = c.by_class.iter().collect();
     classes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -346,7 +199,15 @@ impl Progress {
         }
     }
 
-    fn update(&self, c: &Counts, processing: usize, started: Instant) {
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn progress(&self, c: &RunCounts, processing: usize, started: Instant) {
         let done = c.completed + c.failed;
         let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
         if let Some(b) = &self.bar {
@@ -371,11 +232,5 @@ impl Progress {
             c.completed,
             c.failed
         );
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
     }
 }

@@ -4,7 +4,7 @@
 //! file, one query per root fetches what the library knows, and only new or changed files are
 //! opened (content sniffing and the title tag).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
+use sonoprint_app::{Create, LibrarySpec};
 use sonoprint_engine::decode::sniff::{sniff, Kind};
-use sonoprint_store::{KnownFile, ScanCounts, ScannedFile, Store, TrackState};
-
-use crate::datadir::DataDir;
+use sonoprint_store::{KnownFile, ScanCounts, ScannedFile, TrackState};
 
 /// Extensions taken as audio (the content is still sniffed when a file is new or changed).
 const AUDIO_EXT: &[&str] = &[
@@ -43,7 +42,7 @@ pub struct Args {
     /// Walker threads [default: twice the cores, at most 16; the walk waits on the disk].
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
-    /// Folders to scan, recursively. Symbolic links are not followed.
+    /// Folders to scan, recursively. Symbolic links are followed (each real file once).
     #[arg(required = true, value_name = "DIR")]
     dirs: Vec<PathBuf>,
 }
@@ -107,7 +106,7 @@ struct Walk {
     skipped: Skipped,
 }
 
-pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
+pub fn run(args: Args, spec: &LibrarySpec) -> Result<ExitCode, String> {
     let t0 = Instant::now();
     let roots = roots(&args.dirs)?;
     let threads = args.jobs.unwrap_or_else(|| {
@@ -116,8 +115,11 @@ pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
     if threads == 0 {
         return Err("--jobs must be at least 1".into());
     }
-    let db = data.db();
-    let mut store = Store::open(&db).map_err(|e| e.to_string())?;
+    let db = spec.path().to_path_buf();
+    let mut lib = sonoprint_app::open(spec, Create::IfMissing).map_err(|e| e.to_string())?;
+    let store = lib.catalog().ok_or(
+        "`scan` is not used with --auralis: the player scans its own library;          `sonoprint --auralis DB run` fingerprints its tracks",
+    )?;
     let scan = store.begin_scan(&roots).map_err(|e| e.to_string())?;
 
     let mut known: HashMap<PathBuf, KnownFile> = HashMap::new();
@@ -188,7 +190,7 @@ pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
         counts.added, counts.updated, counts.unchanged, counts.revived, missing
     ));
     out.push_str(&format!(
-        "  skipped {}: {} not audio by name, {} not audio by content, {} symlinks, {} special \
+        "  skipped {}: {} not audio by name, {} not audio by content, {} broken symlinks, {} special \
          files, {} non-UTF-8 paths, {} unreadable{}\n",
         s.total(),
         s.by_name,
@@ -232,15 +234,18 @@ fn roots(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(roots)
 }
 
-/// Lists every regular file under `roots` on `threads` threads. Symbolic links are not followed
-/// (so no loops), and FIFOs, sockets and devices are counted, never opened.
+/// Lists every regular file under `roots` on `threads` threads. Symbolic links are followed to
+/// files and folders, and every path is kept as its real (canonical) path, so that a file
+/// reached through several links is one track and a link back up the tree ends there (every
+/// folder is listed once). FIFOs, sockets and devices are counted, never opened.
 fn walk(roots: &[PathBuf], threads: usize) -> Walk {
     // The stack of folders to list and the number being listed: the walk is over when both are 0.
     let queue = Mutex::new((roots.to_vec(), 0usize));
+    let visited: Mutex<HashSet<PathBuf>> = Mutex::new(HashSet::new());
     let wake = Condvar::new();
     let parts: Vec<Walk> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| s.spawn(|| walk_worker(&queue, &wake)))
+            .map(|_| s.spawn(|| walk_worker(&queue, &visited, &wake)))
             .collect();
         handles
             .into_iter()
@@ -253,10 +258,17 @@ fn walk(roots: &[PathBuf], threads: usize) -> Walk {
         out.unreadable_dirs.append(&mut p.unreadable_dirs);
         out.skipped.add(&p.skipped);
     }
+    // A file reached through a link and directly (or through two links) is one file.
+    out.files.sort_by(|a, b| a.path.cmp(&b.path));
+    out.files.dedup_by(|a, b| a.path == b.path);
     out
 }
 
-fn walk_worker(queue: &Mutex<(Vec<PathBuf>, usize)>, wake: &Condvar) -> Walk {
+fn walk_worker(
+    queue: &Mutex<(Vec<PathBuf>, usize)>,
+    visited: &Mutex<HashSet<PathBuf>>,
+    wake: &Condvar,
+) -> Walk {
     let mut out = Walk::default();
     loop {
         let dir = {
@@ -278,7 +290,17 @@ fn walk_worker(queue: &Mutex<(Vec<PathBuf>, usize)>, wake: &Condvar) -> Walk {
                 };
             }
         };
-        let subdirs = list_dir(&dir, &mut out);
+        // Every folder is a real path: one listed before (through a link, or a link loop) is
+        // not listed again.
+        let first = visited
+            .lock()
+            .map(|mut v| v.insert(dir.clone()))
+            .unwrap_or(false);
+        let subdirs = if first {
+            list_dir(&dir, &mut out)
+        } else {
+            Vec::new()
+        };
         let Ok(mut q) = queue.lock() else {
             return out;
         };
@@ -312,11 +334,25 @@ fn list_dir(dir: &Path, out: &mut Walk) -> Vec<PathBuf> {
             out.skipped.unreadable += 1;
             continue;
         };
-        let path = entry.path();
+        let mut path = entry.path();
+        let mut ft = ft;
+        if ft.is_symlink() {
+            // Follow it: to its real path, whose type decides. A dangling link is skipped.
+            match std::fs::canonicalize(&path)
+                .and_then(|real| std::fs::metadata(&real).map(|m| (real, m.file_type())))
+            {
+                Ok((real, real_ft)) => {
+                    path = real;
+                    ft = real_ft;
+                }
+                Err(_) => {
+                    out.skipped.symlinks += 1;
+                    continue;
+                }
+            }
+        }
         if ft.is_dir() {
             subdirs.push(path);
-        } else if ft.is_symlink() {
-            out.skipped.symlinks += 1;
         } else if !ft.is_file() {
             out.skipped.special += 1;
         } else {
@@ -327,8 +363,8 @@ fn list_dir(dir: &Path, out: &mut Walk) -> Vec<PathBuf> {
                 }
                 Some(e) => e,
             };
-            // lstat: a regular file's size and mtime, without opening it.
-            match entry.metadata() {
+            // A regular file's size and mtime, without opening it.
+            match std::fs::metadata(&path) {
                 Ok(m) => out.files.push(Found {
                     path,
                     ext,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::datadir::DataDir;
+use sonoprint_app::LibrarySpec;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,7 +36,7 @@ pub struct Args {
     token: Option<String>,
 }
 
-pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
+pub fn run(args: Args, spec: &LibrarySpec) -> Result<ExitCode, String> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err("--timeout must be a positive number of seconds".into());
     }
@@ -63,7 +63,7 @@ pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
         .collect::<Result<Vec<_>, _>>()?;
     sonoprint_server::run(sonoprint_server::Config {
         addr: SocketAddr::new(args.bind, args.port),
-        db_path: data.db(),
+        library: spec.clone(),
         roots,
         jobs,
         max_queue: args.max_queue,

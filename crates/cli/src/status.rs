@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use serde_json::json;
+use sonoprint_app::{Create, LibrarySpec};
 use sonoprint_server::report::{status_json as to_json, utc};
-use sonoprint_store::{Status, Store};
+use sonoprint_store::{Library, Status};
 
 use crate::datadir::DataDir;
 
@@ -15,8 +16,8 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args, data: &DataDir) -> Result<ExitCode, String> {
-    let store = open_existing(data)?;
+pub fn run(args: Args, spec: &LibrarySpec, data: &DataDir) -> Result<ExitCode, String> {
+    let store = open_existing(spec)?;
     let st = store.status().map_err(|e| e.to_string())?;
     let logs = data.logs();
     let text = if args.json {
@@ -43,18 +44,9 @@ pub fn emit(text: &str) -> Result<(), String> {
     }
 }
 
-/// Opens the library, refusing to create one: asking about a library that does not exist is a
-/// mistake (wrong --data-dir) to point out, not an empty library to report.
-pub fn open_existing(data: &DataDir) -> Result<Store, String> {
-    let db = data.db();
-    if !db.exists() {
-        return Err(format!(
-            "no library at {}: start with `sonoprint scan DIR` (or check --data-dir / \
-             SONOPRINT_HOME)",
-            db.display()
-        ));
-    }
-    Store::open(&db).map_err(|e| e.to_string())
+/// Opens the library, refusing to create one.
+pub fn open_existing(spec: &LibrarySpec) -> Result<Box<dyn Library>, String> {
+    sonoprint_app::open(spec, Create::Never).map_err(|e| e.to_string())
 }
 
 fn table(st: &Status) -> String {
@@ -99,6 +91,25 @@ fn table(st: &Status) -> String {
             st.claimed,
             "  (claimed by a running `run`)",
         );
+    }
+    if let Some(a) = &st.auralis {
+        s.push_str(&format!(
+            "As the player counts them (fingerprint_version {}):\n",
+            a.version
+        ));
+        row(
+            &mut s,
+            "  current",
+            a.current,
+            "  (lufs != -100 and version current)",
+        );
+        row(
+            &mut s,
+            "  placeholders",
+            a.placeholders,
+            "  (lufs = -100: claims of the player's workers)",
+        );
+        row(&mut s, "  older", a.older_versions, "  (an older version)");
     }
     row(
         &mut s,

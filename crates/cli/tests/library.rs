@@ -10,7 +10,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 use sonoprint_engine::ErrorClass;
-use sonoprint_store::{ClaimOptions, Outcome, RunStatus, RunSummary, RunnerId, Store, TrackState};
+use sonoprint_store::{
+    ClaimOptions, Library, Outcome, RunStatus, RunSummary, RunnerId, SqliteLibrary as Store,
+    TrackState,
+};
 
 mod common;
 use common::{ok, sonoprint, wav};
@@ -40,6 +43,34 @@ fn library(dir: &Path) -> PathBuf {
     lib
 }
 
+#[test]
+fn scan_follows_symlinks_to_files_and_folders_each_real_file_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let lib = tmp.path().join("lib");
+    let elsewhere = tmp.path().join("elsewhere");
+    fs::create_dir_all(lib.join("a")).unwrap();
+    fs::create_dir_all(&elsewhere).unwrap();
+    wav(&lib.join("a").join("one.wav"), 2.0, 440.0);
+    wav(&elsewhere.join("two.wav"), 2.0, 660.0);
+    let link =
+        |target: &Path, name: &str| std::os::unix::fs::symlink(target, lib.join(name)).unwrap();
+    link(&elsewhere.join("two.wav"), "two-link.wav"); // a file outside the root
+    link(&elsewhere.join("two.wav"), "two-again.wav"); // the same file twice
+    link(&lib.join("a"), "a-link"); // a folder inside the root: its file once
+    link(&elsewhere, "elsewhere-link"); // a folder outside the root
+    link(&lib, "loop"); // a loop
+    link(&tmp.path().join("gone.wav"), "dangling.wav");
+    let out = ok(sonoprint(&data, &["scan", lib.to_str().unwrap()]));
+    assert!(out.contains("added 2,"), "{out}");
+    assert!(out.contains("1 broken symlinks"), "{out}");
+    let st = json(&data, &["status", "--json"]);
+    assert_eq!(st["tracks"], 2, "{st}");
+    // A rescan finds the same two files, unchanged.
+    let out = ok(sonoprint(&data, &["scan", lib.to_str().unwrap()]));
+    assert!(out.contains("added 0, updated 0, unchanged 2"), "{out}");
+}
+
 fn counts_line(out: &str) -> &str {
     out.lines()
         .find(|l| l.trim_start().starts_with("added"))
@@ -61,7 +92,7 @@ fn scan_adds_updates_and_marks_missing() {
     );
     assert!(
         out.contains(
-            "skipped 4: 1 not audio by name, 1 not audio by content, 1 symlinks, 1 special files"
+            "skipped 3: 1 not audio by name, 1 not audio by content, 0 broken symlinks, 1 special files"
         ),
         "{out}"
     );

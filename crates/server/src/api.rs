@@ -51,11 +51,32 @@ fn track_json(t: &TrackRow, with_values: bool) -> Value {
     })
 }
 
+/// The query string as name/value pairs; a malformed one gets the JSON error, like every
+/// other bad request, instead of axum's plain-text rejection.
+pub struct Params(pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<HashMap<String, String>>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(Params(q)),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "malformed query string: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
 /// `GET /api/v1/tracks?state=&fingerprinted=&after=&limit=`: a page in id order;
 /// `next_after` is the `after` of the next page, null on the last one.
 pub async fn tracks(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<HashMap<String, String>>,
+    Params(q): Params,
 ) -> Result<Json<Value>, ApiError> {
     let bad = |name: &str, v: &str| ApiError::bad_request(format!("bad {name}: {v:?}"));
     let filter = TrackFilter {
@@ -148,7 +169,7 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, A
 /// `GET /api/v1/failures?class=`.
 pub async fn failures(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<HashMap<String, String>>,
+    Params(q): Params,
 ) -> Result<Json<Value>, ApiError> {
     let class = q.get("class").filter(|c| !c.is_empty()).cloned();
     if let Some(c) = &class {

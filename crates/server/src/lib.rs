@@ -4,7 +4,8 @@
 //! Analyses run in worker processes ([`sonoprint_worker::Pool`]): at most `jobs` at once, at
 //! most `max_queue` more waiting (the rest get 503 at once), each stopped after `timeout`. The
 //! async side never decodes, so `/health` answers while every worker is busy. Library reads and
-//! writes go through one [`Store`] connection behind a lock, on blocking threads.
+//! writes go through the application layer's [`FingerprintService`] (one library connection,
+//! sonoprint's own or the player's), on blocking threads.
 
 mod access;
 mod api;
@@ -16,14 +17,16 @@ pub mod report;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Map, Value};
+use sonoprint_app::service::{FailureInfo, FingerprintService};
+use sonoprint_app::{Create, LibrarySpec};
 use sonoprint_core::{Analysis, Mode};
-use sonoprint_store::{Store, TrackId, TrackRow};
+use sonoprint_store::{Library, TrackId, TrackRow};
 use sonoprint_worker::{Pool, PoolConfig};
 use tokio::sync::Semaphore;
 
@@ -42,8 +45,10 @@ const GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub addr: SocketAddr,
-    pub db_path: PathBuf,
-    /// Allowed roots; empty means the library's scanned roots.
+    /// The library answered from and written to.
+    pub library: LibrarySpec,
+    /// Allowed roots; empty means the library's folders (the scanned roots, or the folders of
+    /// the player's tracks).
     pub roots: Vec<PathBuf>,
     pub jobs: usize,
     pub max_queue: usize,
@@ -55,7 +60,7 @@ pub struct Config {
 
 /// The state every handler shares.
 pub struct AppState {
-    store: Mutex<Store>,
+    service: FingerprintService,
     roots: Vec<PathBuf>,
     pool: Pool,
     /// One permit per worker: held while a request's file is being analysed.
@@ -78,7 +83,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
             cfg.addr.ip()
         ));
     }
-    let store = Store::open(&cfg.db_path).map_err(|e| e.to_string())?;
+    let store = sonoprint_app::open(&cfg.library, Create::IfMissing).map_err(|e| e.to_string())?;
     let wanted = if cfg.roots.is_empty() {
         store.roots().map_err(|e| e.to_string())?
     } else {
@@ -87,7 +92,9 @@ pub fn run(cfg: Config) -> Result<(), String> {
     let roots = access::canonical_roots(&wanted);
     if roots.is_empty() {
         return Err(
-            "no allowed folders: scan a folder into the library first, or pass --root DIR".into(),
+            "no allowed folders: scan a folder into the library first (with --auralis: the \
+             player's tracks are in no folder that exists), or pass --root DIR"
+                .into(),
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -96,7 +103,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let jobs = cfg.jobs.max(1);
     let state = Arc::new(AppState {
-        store: Mutex::new(store),
+        service: FingerprintService::new(store),
         roots,
         pool: Pool::new(PoolConfig {
             jobs,
@@ -249,15 +256,13 @@ pub(crate) struct Answer {
 pub(crate) async fn with_store<T, F>(state: &Arc<AppState>, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Store) -> Result<T, sonoprint_store::StoreError> + Send + 'static,
+    F: FnOnce(&mut dyn Library) -> Result<T, sonoprint_store::StoreError> + Send + 'static,
 {
     let st = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
-        let mut store = st
-            .store
-            .lock()
-            .map_err(|_| ApiError::internal("the library connection is unusable"))?;
-        f(&mut store).map_err(|e| ApiError::internal(format!("library error: {e}")))
+        st.service
+            .with_library(f)
+            .map_err(|e| ApiError::internal(format!("library error: {e}")))
     })
     .await
     .map_err(|e| ApiError::internal(format!("library task failed: {e}")))?
@@ -265,7 +270,8 @@ where
 
 /// The fingerprint of the file at `requested`: checked against the allowed roots, answered from
 /// the library when it holds a current fingerprint of the unchanged file, else computed by a
-/// worker (and stored when the file is a library track).
+/// worker. When the file is a library track the result, or the failure, is recorded as a run
+/// records it; a result that cannot be recorded is a 500, never a 200.
 pub(crate) async fn fingerprint_of(
     state: &Arc<AppState>,
     requested: &str,
@@ -276,69 +282,69 @@ pub(crate) async fn fingerprint_of(
         .map_err(|e| ApiError::not_found(format!("cannot read {requested}: {e}")))?;
     let (size, mtime) = (meta.len(), sonoprint_store::mtime_ns(&meta));
     let lookup = {
+        let st = Arc::clone(state);
         let (canonical, given) = (path.clone(), PathBuf::from(requested));
-        with_store(state, move |s| {
-            let id = match s.track_id_by_path(&canonical)? {
-                Some(id) => Some(id),
-                None if given != canonical => s.track_id_by_path(&given)?,
-                None => None,
-            };
-            match id {
-                Some(id) => s.track(id),
-                None => Ok(None),
-            }
+        tokio::task::spawn_blocking(move || {
+            st.service.lookup(&canonical, &given, size, mtime, mode)
         })
         .await
+        .map_err(|e| ApiError::internal(format!("library task failed: {e}")))?
     };
-    let row = match lookup {
-        Ok(r) => r,
+    let (row, current) = match lookup {
+        Ok(l) => (l.track, l.current),
         Err(e) => {
             // The library is a cache here: without it the file can still be analysed.
-            tracing::warn!("{}", e.message);
-            None
+            tracing::warn!("cannot look {} up in the library: {e}", path.display());
+            (None, None)
         }
     };
-    if let Some(row) = row.as_ref().filter(|r| is_current(r, size, mtime, mode)) {
-        if let Some(sf) = &row.fingerprint {
-            state.metrics.cached.fetch_add(1, Ordering::Relaxed);
-            return Ok(Answer {
-                fingerprint: serde_json::to_value(sf.fingerprint)
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
-                metadata: cached_metadata(row, &path),
-                cached: true,
-                library_id: Some(row.id),
-            });
-        }
+    if let (Some(row), Some(sf)) = (&row, current) {
+        state.metrics.cached.fetch_add(1, Ordering::Relaxed);
+        return Ok(Answer {
+            fingerprint: serde_json::to_value(sf.fingerprint)
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+            metadata: cached_metadata(row, &path),
+            cached: true,
+            library_id: Some(row.id),
+        });
     }
-    let (analysis, took) = analyse(state, &path, mode, requested).await?;
     let library_id = row.as_ref().map(|r| r.id);
+    let (result, took) = analyse(state, &path, mode).await?;
     if let Some(id) = library_id {
-        let a = analysis.clone();
+        let st = Arc::clone(state);
+        let (file, res) = (path.clone(), result.clone());
         let ms = took.as_millis() as u64;
-        if let Err(e) =
-            with_store(state, move |s| s.store_fingerprint(id, size, mtime, &a, ms)).await
-        {
+        let stored = tokio::task::spawn_blocking(move || {
+            st.service.record(id, &file, size, mtime, res.as_ref(), ms)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("library task failed: {e}")))?;
+        if let Err(e) = stored {
             state.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("cannot store the fingerprint of track {id}: {}", e.message);
+            tracing::error!("cannot store the result for track {id}: {e}");
+            return Err(ApiError::internal(format!(
+                "the result for {requested} could not be written to the library ({e}); \
+                 nothing was stored, try again"
+            )));
         }
     }
-    Ok(Answer {
-        fingerprint: serde_json::to_value(analysis.fingerprint)
-            .map_err(|e| ApiError::internal(e.to_string()))?,
-        metadata: computed_metadata(&analysis, &path),
-        cached: false,
-        library_id,
-    })
-}
-
-/// The stored fingerprint is this version (full when full is asked), of the file as the last
-/// scan saw it, and the file has not changed since.
-fn is_current(row: &TrackRow, size: u64, mtime: i64, mode: Mode) -> bool {
-    row.fingerprint
-        .as_ref()
-        .is_some_and(|f| f.current && (mode == Mode::Excerpt || f.mode == Some(Mode::Full)))
-        && row.filesize == Some(size)
-        && row.mtime_ns == Some(mtime)
+    match result {
+        Ok(analysis) => Ok(Answer {
+            fingerprint: serde_json::to_value(analysis.fingerprint)
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+            metadata: computed_metadata(&analysis, &path),
+            cached: false,
+            library_id,
+        }),
+        Err(f) => Err(ApiError::from_failure(
+            requested,
+            &sonoprint_worker::Failure {
+                class: f.class,
+                message: f.message,
+                decoders: f.decoders,
+            },
+        )),
+    }
 }
 
 /// Waits for a worker (or refuses at once when the queue is full), then analyses on it.
@@ -346,8 +352,7 @@ async fn analyse(
     state: &Arc<AppState>,
     path: &Path,
     mode: Mode,
-    requested: &str,
-) -> Result<(Analysis, Duration), ApiError> {
+) -> Result<(Result<Analysis, FailureInfo>, Duration), ApiError> {
     let permit = match Arc::clone(&state.slots).try_acquire_owned() {
         Ok(p) => p,
         Err(_) => {
@@ -384,11 +389,18 @@ async fn analyse(
     match done.result {
         Ok(a) => {
             state.metrics.computed.fetch_add(1, Ordering::Relaxed);
-            Ok((a, done.elapsed))
+            Ok((Ok(a), done.elapsed))
         }
         Err(f) => {
             state.metrics.failure(f.class.as_str());
-            Err(ApiError::from_failure(requested, &f))
+            Ok((
+                Err(FailureInfo {
+                    class: f.class,
+                    message: f.message,
+                    decoders: f.decoders,
+                }),
+                done.elapsed,
+            ))
         }
     }
 }

@@ -24,6 +24,12 @@ pub fn status_json(st: &Status) -> Value {
         "failed": st.failed(),
         "failed_by_class": by_class,
         "last_run": st.last_run.as_ref().map(run_json),
+        "auralis": st.auralis.map(|a| json!({
+            "version": a.version,
+            "current": a.current,
+            "placeholders": a.placeholders,
+            "older_versions": a.older_versions,
+        })),
     })
 }
 

@@ -35,6 +35,17 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    /// A database given as the player's that is not one sonoprint can fill.
+    #[error(
+        "{} is not an Auralis library sonoprint can fill: it lacks {}. Check the path \
+         (the player keeps it in ~/.auralis/library.db); nothing was written",
+        .path.display(),
+        .missing.join(", ")
+    )]
+    NotAuralis { path: PathBuf, missing: Vec<String> },
+    /// A database file that should exist and does not.
+    #[error("no database at {}: check the path", .0.display())]
+    NoDatabase(PathBuf),
     /// Paths are stored as SQLite TEXT, which must be UTF-8.
     #[error("the path is not valid UTF-8, so it cannot be stored: {}", .0.display())]
     NonUtf8Path(PathBuf),

@@ -1,0 +1,72 @@
+//! sonoprint's application layer: what the commands do, once, whatever the face (the CLI or the
+//! HTTP server) and whatever the database (a [`sonoprint_store::Library`] backend).
+//!
+//! - [`open`]: which library a command works on ([`LibrarySpec`]): sonoprint's own file, or the
+//!   Auralis player's database filled in place;
+//! - [`batch`]: the resumable batch run (claim, analyse in worker processes, record);
+//! - [`service`]: the fingerprint service behind the server's endpoints (answer from a current
+//!   row, else compute, record the result or the failure).
+
+pub mod batch;
+mod error;
+pub mod service;
+
+use std::path::{Path, PathBuf};
+
+use sonoprint_store::{AuralisLibrary, Library, SqliteLibrary};
+
+pub use error::AppError;
+
+/// Which library a command works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LibrarySpec {
+    /// sonoprint's own SQLite file (`~/.sonoprint/library.db`).
+    Own { db: PathBuf },
+    /// The Auralis player's database, filled in place with fingerprints of version `stamp`.
+    Auralis { db: PathBuf, stamp: u32 },
+}
+
+impl LibrarySpec {
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        match self {
+            LibrarySpec::Own { db } | LibrarySpec::Auralis { db, .. } => db,
+        }
+    }
+}
+
+/// Whether opening may create sonoprint's own database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// `scan`, `run`, `serve`: a new library starts here.
+    IfMissing,
+    /// `status`, `failures`: asking about a library that does not exist is a mistake (a wrong
+    /// `--data-dir`) to point out, not an empty library to report.
+    Never,
+}
+
+/// Opens the library of `spec`. The player's database is never created, and is refused with a
+/// message naming what it lacks when it is not an Auralis library.
+pub fn open(spec: &LibrarySpec, create: Create) -> Result<Box<dyn Library>, AppError> {
+    match spec {
+        LibrarySpec::Own { db } => {
+            if create == Create::Never && !db.exists() {
+                return Err(AppError::NoLibrary(db.clone()));
+            }
+            Ok(Box::new(SqliteLibrary::open(db)?))
+        }
+        LibrarySpec::Auralis { db, stamp } => Ok(Box::new(AuralisLibrary::open(db, *stamp)?)),
+    }
+}
+
+/// Removes sonoprint's bookkeeping from the player's database; returns the tables dropped.
+pub fn forget(spec: &LibrarySpec) -> Result<Vec<String>, AppError> {
+    match spec {
+        LibrarySpec::Auralis { db, .. } => Ok(AuralisLibrary::forget(db)?),
+        LibrarySpec::Own { .. } => Err(AppError::Usage(
+            "`forget` removes sonoprint's tables from the player's database: use it with \
+             --auralis DB (sonoprint's own library is one file you can delete)"
+                .into(),
+        )),
+    }
+}

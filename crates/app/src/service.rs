@@ -1,0 +1,116 @@
+//! The fingerprint service behind the HTTP server: one library connection shared by the
+//! requests, the "is this stored fingerprint current" rule, and the recording of a result or a
+//! failure found outside a run. Its calls block: an async caller runs them on a blocking
+//! thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sonoprint_core::{Analysis, ErrorClass, Mode};
+use sonoprint_store::{Job, Library, Outcome, StoreError, StoredFingerprint, TrackId, TrackRow};
+
+use crate::AppError;
+
+/// What the library knows of a file.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// The library's track for the file, if it has one.
+    pub track: Option<TrackRow>,
+    /// Its stored fingerprint, when it answers for the file as it is now in the mode asked.
+    pub current: Option<StoredFingerprint>,
+}
+
+/// A failure to fingerprint a file, as the service records it.
+#[derive(Debug, Clone)]
+pub struct FailureInfo {
+    pub class: ErrorClass,
+    pub message: String,
+    pub decoders: Vec<String>,
+}
+
+/// The library, shared by the server's requests.
+pub struct FingerprintService {
+    library: Mutex<Box<dyn Library>>,
+}
+
+impl FingerprintService {
+    pub fn new(library: Box<dyn Library>) -> FingerprintService {
+        FingerprintService {
+            library: Mutex::new(library),
+        }
+    }
+
+    /// Runs `f` on the library connection.
+    pub fn with_library<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Library) -> Result<T, StoreError>,
+    ) -> Result<T, AppError> {
+        let mut lib = self.library.lock().map_err(|_| AppError::Poisoned)?;
+        Ok(f(lib.as_mut())?)
+    }
+
+    /// The track of the file at `canonical` (or, failing that, at the path as the client gave
+    /// it) and its fingerprint if it is current for the file as it is now (`size`, `mtime_ns`)
+    /// in `mode`.
+    pub fn lookup(
+        &self,
+        canonical: &Path,
+        given: &Path,
+        size: u64,
+        mtime_ns: i64,
+        mode: Mode,
+    ) -> Result<Lookup, AppError> {
+        self.with_library(|lib| {
+            let id = match lib.track_id_by_path(canonical)? {
+                Some(id) => Some(id),
+                None if given != canonical => lib.track_id_by_path(given)?,
+                None => None,
+            };
+            let track = match id {
+                Some(id) => lib.track(id)?,
+                None => None,
+            };
+            let current = track
+                .as_ref()
+                .and_then(|t| t.fingerprint.as_ref())
+                .filter(|f| f.is_current_for(size, mtime_ns, mode))
+                .cloned();
+            Ok(Lookup { track, current })
+        })
+    }
+
+    /// Records the result of analysing the file of `track` (`size` and `mtime_ns` as they were
+    /// when the analysis started): the fingerprint, or the failure, exactly as a run would.
+    /// An error here is a lost result: the caller must report it, never answer success.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        track: TrackId,
+        path: &Path,
+        size: u64,
+        mtime_ns: i64,
+        result: Result<&Analysis, &FailureInfo>,
+        computed_ms: u64,
+    ) -> Result<(), AppError> {
+        let job = Job {
+            track_id: track,
+            path: PathBuf::from(path),
+            filesize: size,
+            mtime_ns,
+        };
+        let outcome = match result {
+            Ok(analysis) => Outcome::Done {
+                job,
+                analysis: analysis.clone(),
+                computed_ms,
+            },
+            Err(f) => Outcome::Failed {
+                job,
+                class: f.class,
+                message: f.message.clone(),
+                decoders: f.decoders.clone(),
+            },
+        };
+        self.with_library(|lib| lib.store_outcome(&outcome))
+    }
+}

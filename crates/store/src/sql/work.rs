@@ -1,0 +1,676 @@
+//! The work of `run` and the queries of `status`, written once for both SQLite layouts (the
+//! own database and the player's): claims, results, runs, failures, tracks. What differs
+//! between the layouts (table names, what "current" means, how a result row is written) comes
+//! from a [`Layout`] and a [`ResultWriter`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::TransactionBehavior;
+use rusqlite::{named_params, params, Connection, OptionalExtension, Transaction};
+use sonoprint_core::{Analysis, ErrorClass, Mode};
+
+use super::read_fingerprint;
+use super::{dimension_columns, drop_dead_runners, expect_one, now_ms, parse_mode, path_str};
+use crate::error::Ctx;
+use crate::{
+    pid_alive, ClaimOptions, FailureRow, Job, Outcome, Page, RecordCounts, Result, RunId, RunInfo,
+    RunStatus, RunSummary, RunnerId, StoreError, StoredFingerprint, TrackFilter, TrackId, TrackRow,
+    TrackState,
+};
+
+/// The SQL that differs between the layouts. Every fragment is written against the aliases
+/// `t` (the track), `f` (its `track_fingerprints` row), `fl` (its failure) and whatever else
+/// `from` joins, and the named parameters `:ver` (the current version) and `:full` (full mode
+/// asked).
+pub(crate) struct Layout {
+    pub claims: &'static str,
+    pub runs: &'static str,
+    /// `tracks t LEFT JOIN ...`: every join the fragments below need.
+    pub from: &'static str,
+    /// The tracks that are work at all (`t.state = 'present'`, or `1`).
+    pub eligible: &'static str,
+    /// The track has a current fingerprint; never NULL.
+    pub current_fp: &'static str,
+    /// The failure `fl` is about the track's file as the library last saw it; never NULL.
+    pub current_failure: &'static str,
+    /// The file of the track as the library last saw it: two columns, size and mtime (NULL
+    /// where unknown).
+    pub file_cols: &'static str,
+    /// Where the file the fingerprint came from is recorded: mode, size, mtime columns.
+    pub provenance_cols: &'static str,
+    /// The track's state column (`t.state`, or `'present'`).
+    pub state_col: &'static str,
+    /// The version that is current.
+    pub version: u32,
+}
+
+/// How a backend writes one result row, inside the caller's transaction.
+pub(crate) trait ResultWriter {
+    /// Writes a fingerprint of `job`'s file (and whatever goes with it), removing its failure.
+    fn write_done(
+        &self,
+        tx: &Transaction<'_>,
+        job: &Job,
+        analysis: &Analysis,
+        computed_ms: u64,
+    ) -> Result<()>;
+
+    /// Writes (or counts one more attempt of) a failure of `job`'s file.
+    fn write_failed(
+        &self,
+        tx: &Transaction<'_>,
+        job: &Job,
+        class: ErrorClass,
+        message: &str,
+        decoders: &[String],
+        now: i64,
+    ) -> Result<()>;
+}
+
+/// The failure upsert on a table with the `failures` columns.
+pub(crate) fn upsert_failure(
+    tx: &Transaction<'_>,
+    table: &str,
+    job: &Job,
+    class: ErrorClass,
+    message: &str,
+    decoders: &[String],
+    now: i64,
+) -> Result<()> {
+    let mut fail = tx
+        .prepare_cached(&format!(
+            "INSERT INTO {table} (track_id, class, message, decoders, attempts,
+               filesize, mtime_ns, first_at, last_at)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7)
+             ON CONFLICT(track_id) DO UPDATE SET class = excluded.class,
+               message = excluded.message, decoders = excluded.decoders,
+               attempts = attempts + 1, filesize = excluded.filesize,
+               mtime_ns = excluded.mtime_ns, last_at = excluded.last_at"
+        ))
+        .ctx_track("write a failure", job.track_id)?;
+    expect_one(
+        fail.execute(params![
+            job.track_id.0,
+            class.as_str(),
+            message,
+            decoders.join(","),
+            job.filesize as i64,
+            job.mtime_ns,
+            now
+        ]),
+        "write a failure",
+        job.track_id,
+    )
+}
+
+/// Refuses a fingerprint with a NaN or infinite dimension: the engine must have reported it
+/// as a failure.
+pub(crate) fn check_finite(job: &Job, analysis: &Analysis) -> Result<()> {
+    match analysis.fingerprint.first_non_finite() {
+        Some(dimension) => Err(StoreError::NonFinite {
+            track: job.track_id,
+            dimension,
+        }),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn claim(
+    conn: &mut Connection,
+    l: &Layout,
+    host: &str,
+    runner: &RunnerId,
+    n: usize,
+    lease: Duration,
+    opts: &ClaimOptions,
+) -> Result<Vec<Job>> {
+    // IMMEDIATE takes the write lock first, so two claimers cannot both read a track as free.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("begin a claim")?;
+    let now = now_ms();
+    drop_dead_runners(&tx, host, runner.as_str(), l.claims, l.runs)?;
+    let picked = {
+        let sql = format!(
+            "SELECT t.id, t.filepath, {file} FROM {from}
+             LEFT JOIN {claims} c ON c.track_id = t.id
+             WHERE {eligible} AND NOT {cur} AND (:retry OR NOT {fail})
+               AND (c.track_id IS NULL OR c.expires_at <= :now)
+             ORDER BY t.id LIMIT :n",
+            file = l.file_cols,
+            from = l.from,
+            claims = l.claims,
+            eligible = l.eligible,
+            cur = l.current_fp,
+            fail = l.current_failure,
+        );
+        let mut stmt = tx.prepare_cached(&sql).ctx("pick pending tracks")?;
+        let rows = stmt
+            .query_map(
+                named_params! {
+                    ":ver": l.version,
+                    ":full": opts.mode == Mode::Full,
+                    ":retry": opts.retry_failed,
+                    ":now": now,
+                    ":n": n as i64,
+                },
+                |r| {
+                    Ok(Job {
+                        track_id: TrackId(r.get(0)?),
+                        path: PathBuf::from(r.get::<_, String>(1)?),
+                        filesize: r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64,
+                        mtime_ns: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                    })
+                },
+            )
+            .ctx("pick pending tracks")?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx("pick pending tracks")?;
+        rows
+    };
+    {
+        let mut put = tx
+            .prepare_cached(&format!(
+                "INSERT INTO {} (track_id, runner, host, pid, claimed_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(track_id) DO UPDATE SET runner = excluded.runner,
+                   host = excluded.host, pid = excluded.pid,
+                   claimed_at = excluded.claimed_at, expires_at = excluded.expires_at",
+                l.claims
+            ))
+            .ctx("claim a track")?;
+        let expires = now.saturating_add(lease.as_millis() as i64);
+        for job in &picked {
+            expect_one(
+                put.execute(params![
+                    job.track_id.0,
+                    runner.as_str(),
+                    runner.host(),
+                    runner.pid(),
+                    now,
+                    expires
+                ]),
+                "claim a track",
+                job.track_id,
+            )?;
+        }
+    }
+    tx.commit().ctx("commit a claim")?;
+    Ok(picked)
+}
+
+pub(crate) fn pending(conn: &Connection, l: &Layout, opts: &ClaimOptions) -> Result<u64> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} WHERE {} AND NOT {} AND (:retry OR NOT {})",
+        l.from, l.eligible, l.current_fp, l.current_failure
+    );
+    let n: i64 = conn
+        .query_row(
+            &sql,
+            named_params! {
+                ":ver": l.version,
+                ":full": opts.mode == Mode::Full,
+                ":retry": opts.retry_failed,
+            },
+            |r| r.get(0),
+        )
+        .ctx("count pending tracks")?;
+    Ok(n as u64)
+}
+
+pub(crate) fn renew(
+    conn: &Connection,
+    l: &Layout,
+    runner: &RunnerId,
+    lease: Duration,
+) -> Result<u64> {
+    let expires = now_ms().saturating_add(lease.as_millis() as i64);
+    let n = conn
+        .execute(
+            &format!("UPDATE {} SET expires_at = ?1 WHERE runner = ?2", l.claims),
+            params![expires, runner.as_str()],
+        )
+        .ctx("renew claims")?;
+    Ok(n as u64)
+}
+
+pub(crate) fn release(conn: &Connection, l: &Layout, runner: &RunnerId) -> Result<u64> {
+    let n = conn
+        .execute(
+            &format!("DELETE FROM {} WHERE runner = ?1", l.claims),
+            [runner.as_str()],
+        )
+        .ctx("release claims")?;
+    Ok(n as u64)
+}
+
+/// Writes a batch of results whose claims `runner` still holds, in one transaction.
+pub(crate) fn record(
+    conn: &mut Connection,
+    l: &Layout,
+    w: &dyn ResultWriter,
+    runner: &RunnerId,
+    results: &[Outcome],
+) -> Result<RecordCounts> {
+    let mut counts = RecordCounts::default();
+    let now = now_ms();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("begin writing results")?;
+    for outcome in results {
+        let job = outcome.job();
+        let id = job.track_id;
+        let held: Option<String> = tx
+            .prepare_cached(&format!(
+                "SELECT runner FROM {} WHERE track_id = ?1",
+                l.claims
+            ))
+            .ctx_track("check a claim", id)?
+            .query_row([id.0], |r| r.get(0))
+            .optional()
+            .ctx_track("check a claim", id)?;
+        // A track the player deleted meanwhile has nothing to write to: like a claim taken
+        // over, its result is dropped and counted, never an error that stops the run.
+        let exists = tx
+            .prepare_cached("SELECT 1 FROM tracks WHERE id = ?1")
+            .ctx_track("check a track", id)?
+            .exists([id.0])
+            .ctx_track("check a track", id)?;
+        if held.as_deref() != Some(runner.as_str()) || !exists {
+            counts.stale += 1;
+            continue;
+        }
+        write_outcome(&tx, w, outcome, now)?;
+        match outcome {
+            Outcome::Done { .. } => counts.done += 1,
+            Outcome::Failed { .. } => counts.failed += 1,
+        }
+        expect_one(
+            tx.prepare_cached(&format!(
+                "DELETE FROM {} WHERE track_id = ?1 AND runner = ?2",
+                l.claims
+            ))
+            .ctx_track("drop a claim", id)?
+            .execute(params![id.0, runner.as_str()]),
+            "drop a claim",
+            id,
+        )?;
+    }
+    tx.commit().ctx("commit results")?;
+    Ok(counts)
+}
+
+/// Writes one result without a claim, in its own transaction.
+pub(crate) fn store_outcome(
+    conn: &mut Connection,
+    w: &dyn ResultWriter,
+    outcome: &Outcome,
+) -> Result<()> {
+    let id = outcome.job().track_id;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx_track("begin writing a result", id)?;
+    write_outcome(&tx, w, outcome, now_ms())?;
+    tx.commit().ctx_track("commit a result", id)
+}
+
+fn write_outcome(
+    tx: &Transaction<'_>,
+    w: &dyn ResultWriter,
+    outcome: &Outcome,
+    now: i64,
+) -> Result<()> {
+    match outcome {
+        Outcome::Done {
+            job,
+            analysis,
+            computed_ms,
+        } => {
+            check_finite(job, analysis)?;
+            w.write_done(tx, job, analysis, *computed_ms)
+        }
+        Outcome::Failed {
+            job,
+            class,
+            message,
+            decoders,
+        } => w.write_failed(tx, job, *class, message, decoders, now),
+    }
+}
+
+// ---- runs -----------------------------------------------------------------------------------
+
+pub(crate) fn begin_run(
+    conn: &Connection,
+    l: &Layout,
+    runner: &RunnerId,
+    mode: Mode,
+) -> Result<RunId> {
+    conn.execute(
+        &format!(
+            "INSERT INTO {} (started_at, host, pid, runner, mode, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+            l.runs
+        ),
+        params![
+            now_ms(),
+            runner.host(),
+            runner.pid(),
+            runner.as_str(),
+            mode.as_str()
+        ],
+    )
+    .ctx("record the start of a run")?;
+    Ok(RunId(conn.last_insert_rowid()))
+}
+
+pub(crate) fn finish_run(conn: &Connection, l: &Layout, run: RunId, s: &RunSummary) -> Result<()> {
+    let finished = (s.status != RunStatus::Running).then(now_ms);
+    let n = conn
+        .execute(
+            &format!(
+                "UPDATE {} SET finished_at = ?1, completed = ?2, failed = ?3, skipped = ?4,
+                 wall_sec = ?5, cpu_sec = ?6, status = ?7 WHERE id = ?8",
+                l.runs
+            ),
+            params![
+                finished,
+                s.completed as i64,
+                s.failed as i64,
+                s.skipped as i64,
+                s.wall_sec,
+                s.cpu_sec,
+                s.status.as_str(),
+                run.0
+            ],
+        )
+        .ctx("record the end of a run")?;
+    if n != 1 {
+        return Err(StoreError::Invalid(format!("no run {}", run.0)));
+    }
+    Ok(())
+}
+
+pub(crate) fn last_run(conn: &Connection, l: &Layout, host: &str) -> Result<Option<RunInfo>> {
+    let row = conn
+        .query_row(
+            &format!(
+                "SELECT id, started_at, finished_at, host, pid, mode, completed, failed, skipped,
+                 wall_sec, cpu_sec, status FROM {} ORDER BY id DESC LIMIT 1",
+                l.runs
+            ),
+            [],
+            |r| {
+                Ok((
+                    (
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                    ),
+                    (
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, i64>(8)?,
+                        r.get::<_, Option<f64>>(9)?,
+                        r.get::<_, Option<f64>>(10)?,
+                        r.get::<_, String>(11)?,
+                    ),
+                ))
+            },
+        )
+        .optional()
+        .ctx("read the last run")?;
+    let Some(((id, started, finished, run_host, pid, mode), (c, f, s, wall, cpu, status))) = row
+    else {
+        return Ok(None);
+    };
+    let mut status = RunStatus::parse(&status)
+        .ok_or_else(|| StoreError::Invalid(format!("run status {status:?}")))?;
+    let pid = u32::try_from(pid).map_err(|_| StoreError::Invalid(format!("pid {pid}")))?;
+    if status == RunStatus::Running && run_host == host && !pid_alive(pid) {
+        status = RunStatus::Died;
+    }
+    Ok(Some(RunInfo {
+        id: RunId(id),
+        started_at_ms: started,
+        finished_at_ms: finished,
+        host: run_host,
+        pid,
+        mode: parse_mode(&mode)?,
+        summary: RunSummary {
+            completed: c as u64,
+            failed: f as u64,
+            skipped: s as u64,
+            wall_sec: wall.unwrap_or(0.0),
+            cpu_sec: cpu.unwrap_or(0.0),
+            status,
+        },
+    }))
+}
+
+// ---- queries --------------------------------------------------------------------------------
+
+/// The fingerprint and failure figures of `status`.
+pub(crate) struct WorkCounts {
+    pub current: u64,
+    pub stale: u64,
+    pub pending: u64,
+    pub failed_by_class: Vec<(String, u64)>,
+    pub claimed: u64,
+}
+
+pub(crate) fn work_counts(conn: &Connection, l: &Layout) -> Result<WorkCounts> {
+    let per_track = format!(
+        "SELECT {cur} AS cur, f.track_id IS NOT NULL AS has_fp, {fail} AS failed,
+         fl.class AS class FROM {from} WHERE {eligible}",
+        cur = l.current_fp,
+        fail = l.current_failure,
+        from = l.from,
+        eligible = l.eligible,
+    );
+    let args = named_params! { ":ver": l.version, ":full": false };
+    let (current, stale, pending) = conn
+        .query_row(
+            &format!(
+                "SELECT IFNULL(SUM(cur), 0), IFNULL(SUM(has_fp AND NOT cur AND NOT failed), 0),
+                 IFNULL(SUM(NOT cur AND NOT failed), 0) FROM ({per_track})"
+            ),
+            args,
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .ctx("count fingerprints")?;
+    let failed_by_class = {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT class, COUNT(*) AS n FROM ({per_track}) WHERE failed AND NOT cur
+                 GROUP BY class ORDER BY n DESC, class"
+            ))
+            .ctx("count failures")?;
+        let rows = stmt
+            .query_map(args, |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .ctx("count failures")?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx("count failures")?;
+        rows
+    };
+    let claimed: i64 = conn
+        .query_row(
+            &format!("SELECT COUNT(*) FROM {} WHERE expires_at > ?1", l.claims),
+            [now_ms()],
+            |r| r.get(0),
+        )
+        .ctx("count claims")?;
+    Ok(WorkCounts {
+        current: current as u64,
+        stale: stale as u64,
+        pending: pending as u64,
+        failed_by_class,
+        claimed: claimed as u64,
+    })
+}
+
+pub(crate) fn failures(
+    conn: &Connection,
+    l: &Layout,
+    class: Option<&str>,
+) -> Result<Vec<FailureRow>> {
+    let sql = format!(
+        "SELECT t.id, t.filepath, fl.class, fl.message, fl.decoders, fl.attempts,
+         fl.first_at, fl.last_at FROM {from}
+         WHERE fl.track_id IS NOT NULL AND {eligible} AND {fail} AND NOT {cur}
+           AND (:class IS NULL OR fl.class = :class)
+         ORDER BY fl.class, t.filepath",
+        from = l.from,
+        eligible = l.eligible,
+        fail = l.current_failure,
+        cur = l.current_fp,
+    );
+    let mut stmt = conn.prepare_cached(&sql).ctx("list failures")?;
+    let rows = stmt
+        .query_map(
+            named_params! { ":ver": l.version, ":full": false, ":class": class },
+            |r| {
+                let decoders: String = r.get(4)?;
+                Ok(FailureRow {
+                    track_id: TrackId(r.get(0)?),
+                    path: PathBuf::from(r.get::<_, String>(1)?),
+                    class: r.get(2)?,
+                    message: r.get(3)?,
+                    decoders: decoders
+                        .split(',')
+                        .filter(|d| !d.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    attempts: r.get::<_, i64>(5)? as u64,
+                    first_at_ms: r.get(6)?,
+                    last_at_ms: r.get(7)?,
+                })
+            },
+        )
+        .ctx("list failures")?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .ctx("list failures")?;
+    Ok(rows)
+}
+
+/// `SELECT` of a track row: its columns, the fingerprint's, and the current flag.
+fn track_select(l: &Layout) -> String {
+    format!(
+        "SELECT t.id, t.title, t.filepath, t.duration, t.sample_rate, t.channels, t.format, \
+         {file}, {state}, f.track_id IS NOT NULL, f.fingerprint_version, {prov}, {cur}, {dims} \
+         FROM {from}",
+        file = l.file_cols,
+        state = l.state_col,
+        prov = l.provenance_cols,
+        cur = l.current_fp,
+        dims = dimension_columns("f"),
+        from = l.from,
+    )
+}
+
+/// Reads a row of [`track_select`]. The inner `Result` carries values this build cannot read.
+fn track_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TrackRow>> {
+    let id = TrackId(r.get(0)?);
+    let state: String = r.get(9)?;
+    let state = match TrackState::parse(&state) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    let fingerprint = if r.get::<_, bool>(10)? {
+        let mode = match r.get::<_, Option<String>>(12)?.as_deref().map(parse_mode) {
+            None => None,
+            Some(Ok(m)) => Some(m),
+            Some(Err(e)) => return Ok(Err(e)),
+        };
+        Some(StoredFingerprint {
+            fingerprint: read_fingerprint(r, 16)?,
+            version: r.get(11)?,
+            mode,
+            filesize: r.get::<_, Option<i64>>(13)?.map(|s| s as u64),
+            mtime_ns: r.get(14)?,
+            current: r.get(15)?,
+        })
+    } else {
+        None
+    };
+    Ok(Ok(TrackRow {
+        id,
+        title: r.get(1)?,
+        path: PathBuf::from(r.get::<_, String>(2)?),
+        duration: r.get(3)?,
+        sample_rate: r.get(4)?,
+        channels: r.get(5)?,
+        format: r.get(6)?,
+        filesize: r.get::<_, Option<i64>>(7)?.map(|s| s as u64),
+        mtime_ns: r.get(8)?,
+        state,
+        fingerprint,
+    }))
+}
+
+pub(crate) fn track(conn: &Connection, l: &Layout, id: TrackId) -> Result<Option<TrackRow>> {
+    let sql = format!("{} WHERE t.id = :id", track_select(l));
+    let mut stmt = conn.prepare_cached(&sql).ctx_track("read a track", id)?;
+    let row = stmt
+        .query_row(
+            named_params! { ":ver": l.version, ":full": false, ":id": id.0 },
+            track_row,
+        )
+        .optional()
+        .ctx_track("read a track", id)?;
+    row.transpose()
+}
+
+pub(crate) fn tracks(
+    conn: &Connection,
+    l: &Layout,
+    page: Page,
+    filter: TrackFilter,
+) -> Result<Vec<TrackRow>> {
+    let sql = format!(
+        "{} WHERE t.id > :after AND (:state IS NULL OR {} = :state)
+         AND (:fp IS NULL OR {} = :fp) ORDER BY t.id LIMIT :limit",
+        track_select(l),
+        l.state_col,
+        l.current_fp
+    );
+    let mut stmt = conn.prepare_cached(&sql).ctx("list tracks")?;
+    let rows = stmt
+        .query_map(
+            named_params! {
+                ":ver": l.version,
+                ":full": false,
+                ":after": page.after.map_or(i64::MIN, |t| t.0),
+                ":state": filter.state.map(TrackState::as_str),
+                ":fp": filter.fingerprinted,
+                ":limit": page.limit,
+            },
+            track_row,
+        )
+        .ctx("list tracks")?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .ctx("list tracks")?;
+    rows.into_iter().collect()
+}
+
+pub(crate) fn track_id_by_path(conn: &Connection, path: &Path) -> Result<Option<TrackId>> {
+    conn.query_row(
+        "SELECT id FROM tracks WHERE filepath = ?1",
+        [path_str(path)?],
+        |r| Ok(TrackId(r.get(0)?)),
+    )
+    .optional()
+    .ctx("look up a track by path")
+}
