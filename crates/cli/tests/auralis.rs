@@ -1062,19 +1062,19 @@ fn a_database_that_is_not_auralis_is_refused_before_anything_is_written() {
             &["run", "--jobs", "1"][..],
             &["status", "--json"],
             &["forget"],
+            &["failures", "--json"],
+            &["serve", "--port", "0", "--jobs", "1"],
         ] {
-            let out = Command::new(env!("CARGO_BIN_EXE_sonoprint"))
-                .arg("--data-dir")
+            let mut c = Command::new(env!("CARGO_BIN_EXE_sonoprint"));
+            c.arg("--data-dir")
                 .arg(root.join("data"))
                 .arg("--auralis")
                 .arg(&db)
                 .args(cmd)
                 .env_remove("SONOPRINT_AURALIS")
-                .env_remove("SONOPRINT_HOME")
-                .output()
-                .unwrap();
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(1), "{name} {cmd:?}: {err}");
+                .env_remove("SONOPRINT_HOME");
+            let (code, err) = exit_within(c, &root.join("stderr.txt"), Duration::from_secs(20));
+            assert_eq!(code, Some(1), "{name} {cmd:?}: {err}");
             for n in &needles {
                 assert!(
                     err.contains(n),
@@ -1139,6 +1139,31 @@ fn scan_is_refused_without_writing_the_players_database() {
     assert!(!out.status.success(), "scan accepted with --auralis");
     assert!(err.contains("auralis"), "{err}");
     assert_bytes_kept(&lib.db, &bytes, "scan");
+}
+
+/// Runs `cmd` (stdout discarded, stderr to `log`) and returns its exit code and stderr; a
+/// process still running after `limit` (a server that did not refuse to start) is killed and
+/// gives `None`.
+fn exit_within(mut cmd: Command, log: &Path, limit: Duration) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (code, fs::read_to_string(log).unwrap_or_default())
 }
 
 /// The file at `path` still holds exactly `before`; if not, says what sonoprint added.
