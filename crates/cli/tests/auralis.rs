@@ -1248,7 +1248,21 @@ fn kill_9_at_random_moments_then_finish() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let wait = rng.range(100, 2500);
+        // Kill at a random moment while the run is writing: once it has written a random
+        // number of results more (a share of what is left), plus a random few milliseconds, so
+        // that the kill lands between, before and inside transactions, whatever the machine's
+        // speed.
+        let so_far = count(&lib.conn(), "SELECT COUNT(*) FROM test_fp_writes");
+        let left = (lib.good.len() as i64 - so_far).max(1) as u64;
+        let target = so_far + rng.range(1, (left / 5).max(2)) as i64;
+        let t0 = Instant::now();
+        while child.try_wait().unwrap().is_none()
+            && count(&lib.conn(), "SELECT COUNT(*) FROM test_fp_writes") < target
+            && t0.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let wait = rng.range(0, 40);
         std::thread::sleep(Duration::from_millis(wait));
         if child.try_wait().unwrap().is_none() {
             killed_running += 1;
@@ -1258,7 +1272,7 @@ fn kill_9_at_random_moments_then_finish() {
         let db = lib.conn();
         assert_sound(&db, &format!("after kill {round}"));
         eprintln!(
-            "kill {round} after {wait} ms ({status}): {} fingerprint writes",
+            "kill {round} at {target}+ writes and {wait} ms ({status}): {} fingerprint writes",
             count(&db, "SELECT COUNT(*) FROM test_fp_writes"),
         );
     }
