@@ -28,15 +28,14 @@ use std::time::Duration;
 
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
-use sonoprint_core::{Analysis, ErrorClass, Mode};
+use sonoprint_core::{Analysis, ErrorClass};
 
 use crate::error::Ctx;
-use crate::sql::work::{self, Layout, ResultWriter};
+use crate::sql::work::{self, shared_work, Layout, ResultWriter, SqlBackend};
 use crate::sql::{self, expect_one, now_ms};
 use crate::{
-    hostname, AuralisCounts, Catalog, ClaimOptions, FailureRow, Job, Library, Outcome, Page,
-    RecordCounts, Result, RunId, RunInfo, RunSummary, RunnerId, Status, StoreError, TrackFilter,
-    TrackId, TrackRow,
+    hostname, AuralisCounts, Catalog, ClaimOptions, Job, Library, Result, RunnerId, Status,
+    StoreError, TrackId,
 };
 
 use schema::PlayerSchema;
@@ -176,7 +175,18 @@ fn stat(path: &Path) -> Option<(u64, i64)> {
         .map(|m| (m.len(), crate::mtime_ns(&m)))
 }
 
+impl SqlBackend for AuralisLibrary {
+    fn parts(&mut self) -> (&mut Connection, &Layout, &dyn ResultWriter, &str) {
+        (&mut self.conn, &self.layout, &self.writer, &self.host)
+    }
+
+    fn parts_ref(&self) -> (&Connection, &Layout, &str) {
+        (&self.conn, &self.layout, &self.host)
+    }
+}
+
 impl Library for AuralisLibrary {
+    shared_work!();
     fn location(&self) -> &Path {
         &self.path
     }
@@ -242,10 +252,6 @@ impl Library for AuralisLibrary {
         Ok(changed.len() as u64)
     }
 
-    fn pending(&self, opts: &ClaimOptions) -> Result<u64> {
-        work::pending(&self.conn, &self.layout, opts)
-    }
-
     /// Claims as the own library does, then reads each claimed file's size and mtime: the
     /// result is stored against the file as it was when its analysis started.
     fn claim(
@@ -273,30 +279,6 @@ impl Library for AuralisLibrary {
         Ok(jobs)
     }
 
-    fn renew(&mut self, runner: &RunnerId, lease: Duration) -> Result<u64> {
-        work::renew(&self.conn, &self.layout, runner, lease)
-    }
-
-    fn release(&mut self, runner: &RunnerId) -> Result<u64> {
-        work::release(&self.conn, &self.layout, runner)
-    }
-
-    fn record(&mut self, runner: &RunnerId, results: &[Outcome]) -> Result<RecordCounts> {
-        work::record(&mut self.conn, &self.layout, &self.writer, runner, results)
-    }
-
-    fn store_outcome(&mut self, outcome: &Outcome) -> Result<()> {
-        work::store_outcome(&mut self.conn, &self.writer, outcome)
-    }
-
-    fn begin_run(&mut self, runner: &RunnerId, mode: Mode) -> Result<RunId> {
-        work::begin_run(&self.conn, &self.layout, runner, mode)
-    }
-
-    fn finish_run(&mut self, run: RunId, summary: &RunSummary) -> Result<()> {
-        work::finish_run(&self.conn, &self.layout, run, summary)
-    }
-
     fn status(&self) -> Result<Status> {
         let tracks: i64 = self
             .conn
@@ -317,26 +299,6 @@ impl Library for AuralisLibrary {
             last_run: self.last_run()?,
             auralis: Some(self.player_counts()?),
         })
-    }
-
-    fn last_run(&self) -> Result<Option<RunInfo>> {
-        work::last_run(&self.conn, &self.layout, &self.host)
-    }
-
-    fn failures(&self, class: Option<&str>) -> Result<Vec<FailureRow>> {
-        work::failures(&self.conn, &self.layout, class)
-    }
-
-    fn track(&self, id: TrackId) -> Result<Option<TrackRow>> {
-        work::track(&self.conn, &self.layout, id)
-    }
-
-    fn tracks(&self, page: Page, filter: TrackFilter) -> Result<Vec<TrackRow>> {
-        work::tracks(&self.conn, &self.layout, page, filter)
-    }
-
-    fn track_id_by_path(&self, path: &Path) -> Result<Option<TrackId>> {
-        work::track_id_by_path(&self.conn, path)
     }
 
     /// The folders that hold the player's tracks, without those inside another one.

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use sonoprint_core::{Analysis, Fingerprint, Metadata, Mode};
 
 use super::*;
+use crate::Outcome;
 use crate::conformance::{make_files, AURALIS_SCHEMA};
 
 const LONG: Duration = Duration::from_secs(600);

@@ -45,6 +45,103 @@ pub(crate) struct Layout {
     pub version: u32,
 }
 
+/// A backend built on the shared work SQL: its connection, layout, writer and host, borrowed
+/// apart so that the [`shared_work!`] methods can use them together.
+pub(crate) trait SqlBackend {
+    fn parts(&mut self) -> (&mut Connection, &Layout, &dyn ResultWriter, &str);
+    fn parts_ref(&self) -> (&Connection, &Layout, &str);
+}
+
+/// The [`crate::Library`] methods that are the shared work SQL as it is, for a type that
+/// implements [`SqlBackend`]; each backend writes the others (scan, status, roots, claim...).
+macro_rules! shared_work {
+    () => {
+        fn pending(&self, opts: &$crate::ClaimOptions) -> $crate::Result<u64> {
+            let (c, l, _) = self.parts_ref();
+            $crate::sql::work::pending(c, l, opts)
+        }
+
+        fn renew(
+            &mut self,
+            runner: &$crate::RunnerId,
+            lease: std::time::Duration,
+        ) -> $crate::Result<u64> {
+            let (c, l, _, _) = self.parts();
+            $crate::sql::work::renew(c, l, runner, lease)
+        }
+
+        fn release(&mut self, runner: &$crate::RunnerId) -> $crate::Result<u64> {
+            let (c, l, _, _) = self.parts();
+            $crate::sql::work::release(c, l, runner)
+        }
+
+        fn record(
+            &mut self,
+            runner: &$crate::RunnerId,
+            results: &[$crate::Outcome],
+        ) -> $crate::Result<$crate::RecordCounts> {
+            let (c, l, w, _) = self.parts();
+            $crate::sql::work::record(c, l, w, runner, results)
+        }
+
+        fn store_outcome(&mut self, outcome: &$crate::Outcome) -> $crate::Result<()> {
+            let (c, _, w, _) = self.parts();
+            $crate::sql::work::store_outcome(c, w, outcome)
+        }
+
+        fn begin_run(
+            &mut self,
+            runner: &$crate::RunnerId,
+            mode: sonoprint_core::Mode,
+        ) -> $crate::Result<$crate::RunId> {
+            let (c, l, _, _) = self.parts();
+            $crate::sql::work::begin_run(c, l, runner, mode)
+        }
+
+        fn finish_run(
+            &mut self,
+            run: $crate::RunId,
+            summary: &$crate::RunSummary,
+        ) -> $crate::Result<()> {
+            let (c, l, _, _) = self.parts();
+            $crate::sql::work::finish_run(c, l, run, summary)
+        }
+
+        fn last_run(&self) -> $crate::Result<Option<$crate::RunInfo>> {
+            let (c, l, host) = self.parts_ref();
+            $crate::sql::work::last_run(c, l, host)
+        }
+
+        fn failures(&self, class: Option<&str>) -> $crate::Result<Vec<$crate::FailureRow>> {
+            let (c, l, _) = self.parts_ref();
+            $crate::sql::work::failures(c, l, class)
+        }
+
+        fn track(&self, id: $crate::TrackId) -> $crate::Result<Option<$crate::TrackRow>> {
+            let (c, l, _) = self.parts_ref();
+            $crate::sql::work::track(c, l, id)
+        }
+
+        fn tracks(
+            &self,
+            page: $crate::Page,
+            filter: $crate::TrackFilter,
+        ) -> $crate::Result<Vec<$crate::TrackRow>> {
+            let (c, l, _) = self.parts_ref();
+            $crate::sql::work::tracks(c, l, page, filter)
+        }
+
+        fn track_id_by_path(
+            &self,
+            path: &std::path::Path,
+        ) -> $crate::Result<Option<$crate::TrackId>> {
+            let (c, _, _) = self.parts_ref();
+            $crate::sql::work::track_id_by_path(c, path)
+        }
+    };
+}
+pub(crate) use shared_work;
+
 /// How a backend writes one result row, inside the caller's transaction.
 pub(crate) trait ResultWriter {
     /// Writes a fingerprint of `job`'s file (and whatever goes with it), removing its failure.

@@ -14,15 +14,12 @@ use std::sync::OnceLock;
 
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
-use sonoprint_core::{Analysis, ErrorClass, Mode, FINGERPRINT_VERSION};
+use sonoprint_core::{Analysis, ErrorClass, FINGERPRINT_VERSION};
 
 use crate::error::Ctx;
-use crate::sql::work::{self, Layout, ResultWriter};
+use crate::sql::work::{self, shared_work, Layout, ResultWriter, SqlBackend};
 use crate::sql::{self, expect_one};
-use crate::{
-    hostname, Catalog, ClaimOptions, FailureRow, Job, Library, Outcome, Page, RecordCounts, Result,
-    RunId, RunInfo, RunSummary, RunnerId, Status, StoreError, TrackFilter, TrackId, TrackRow,
-};
+use crate::{hostname, Catalog, ClaimOptions, Job, Library, Result, RunnerId, Status, StoreError};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -79,7 +76,18 @@ impl SqliteLibrary {
     }
 }
 
+impl SqlBackend for SqliteLibrary {
+    fn parts(&mut self) -> (&mut Connection, &Layout, &dyn ResultWriter, &str) {
+        (&mut self.conn, &LAYOUT, &OwnWriter, &self.host)
+    }
+
+    fn parts_ref(&self) -> (&Connection, &Layout, &str) {
+        (&self.conn, &LAYOUT, &self.host)
+    }
+}
+
 impl Library for SqliteLibrary {
+    shared_work!();
     fn location(&self) -> &Path {
         &self.path
     }
@@ -93,10 +101,6 @@ impl Library for SqliteLibrary {
         Ok(0)
     }
 
-    fn pending(&self, opts: &ClaimOptions) -> Result<u64> {
-        work::pending(&self.conn, &LAYOUT, opts)
-    }
-
     fn claim(
         &mut self,
         runner: &RunnerId,
@@ -105,30 +109,6 @@ impl Library for SqliteLibrary {
         opts: &ClaimOptions,
     ) -> Result<Vec<Job>> {
         work::claim(&mut self.conn, &LAYOUT, &self.host, runner, n, lease, opts)
-    }
-
-    fn renew(&mut self, runner: &RunnerId, lease: Duration) -> Result<u64> {
-        work::renew(&self.conn, &LAYOUT, runner, lease)
-    }
-
-    fn release(&mut self, runner: &RunnerId) -> Result<u64> {
-        work::release(&self.conn, &LAYOUT, runner)
-    }
-
-    fn record(&mut self, runner: &RunnerId, results: &[Outcome]) -> Result<RecordCounts> {
-        work::record(&mut self.conn, &LAYOUT, &OwnWriter, runner, results)
-    }
-
-    fn store_outcome(&mut self, outcome: &Outcome) -> Result<()> {
-        work::store_outcome(&mut self.conn, &OwnWriter, outcome)
-    }
-
-    fn begin_run(&mut self, runner: &RunnerId, mode: Mode) -> Result<RunId> {
-        work::begin_run(&self.conn, &LAYOUT, runner, mode)
-    }
-
-    fn finish_run(&mut self, run: RunId, summary: &RunSummary) -> Result<()> {
-        work::finish_run(&self.conn, &LAYOUT, run, summary)
     }
 
     fn status(&self) -> Result<Status> {
@@ -162,26 +142,6 @@ impl Library for SqliteLibrary {
             last_run: self.last_run()?,
             auralis: None,
         })
-    }
-
-    fn last_run(&self) -> Result<Option<RunInfo>> {
-        work::last_run(&self.conn, &LAYOUT, &self.host)
-    }
-
-    fn failures(&self, class: Option<&str>) -> Result<Vec<FailureRow>> {
-        work::failures(&self.conn, &LAYOUT, class)
-    }
-
-    fn track(&self, id: TrackId) -> Result<Option<TrackRow>> {
-        work::track(&self.conn, &LAYOUT, id)
-    }
-
-    fn tracks(&self, page: Page, filter: TrackFilter) -> Result<Vec<TrackRow>> {
-        work::tracks(&self.conn, &LAYOUT, page, filter)
-    }
-
-    fn track_id_by_path(&self, path: &Path) -> Result<Option<TrackId>> {
-        work::track_id_by_path(&self.conn, path)
     }
 
     fn roots(&self) -> Result<Vec<PathBuf>> {
