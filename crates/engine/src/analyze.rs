@@ -186,7 +186,9 @@ pub fn analyze_file_guarded(
         .name("analyze".into())
         .spawn(move || {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyze_file(&p, &o)));
-            let _ = tx.send(r);
+            if tx.send(r).is_err() {
+                // The caller stopped waiting (timeout): the result has nobody to go to.
+            }
         });
     if let Err(e) = spawned {
         return Err(AnalysisError::new(

@@ -63,10 +63,9 @@ impl Welch {
             *d = s * w;
         }
         self.input[self.buf.len()..].fill(0.0);
-        // Lengths come from the plan itself, so the transform cannot fail.
-        let _ =
-            self.fft
-                .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch);
+        self.fft
+            .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch)
+            .expect("buffers come from the FFT's own plan, so their lengths match");
         for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
             *p += (c.re as f64).powi(2) + (c.im as f64).powi(2);
         }
