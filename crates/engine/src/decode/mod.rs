@@ -50,7 +50,8 @@ pub enum Access {
 }
 
 /// A failure inside a decoder, before the path is attached.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
 pub struct Failure {
     pub class: ErrorClass,
     pub message: String,

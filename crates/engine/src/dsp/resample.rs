@@ -35,6 +35,14 @@ const MIN_BLOCK: usize = 8192;
 /// through rubato.
 const MAX_P: usize = 1 << 15;
 
+/// A sample rate the resampler cannot convert.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot resample {rate} Hz to 22 050 Hz: {reason}")]
+pub struct ResampleError {
+    pub rate: u32,
+    pub reason: String,
+}
+
 /// Streaming resampler of one channel to 22 050 Hz.
 pub struct Resampler {
     stage: Option<Stage>,
@@ -46,7 +54,7 @@ enum Stage {
 }
 
 impl Resampler {
-    pub fn new(rate: u32) -> Result<Resampler, String> {
+    pub fn new(rate: u32) -> Result<Resampler, ResampleError> {
         let stage = if rate == SR22 {
             None
         } else if rate > SR22 && (rate / gcd(rate, SR22)) as usize <= MAX_P {
@@ -284,9 +292,14 @@ struct FftStage {
 }
 
 impl FftStage {
-    fn new(rate: u32) -> Result<FftStage, String> {
-        let inner = FftFixedIn::<f32>::new(rate as usize, SR22 as usize, 1024, 2, 1)
-            .map_err(|e| format!("cannot resample {rate} Hz: {e}"))?;
+    fn new(rate: u32) -> Result<FftStage, ResampleError> {
+        let inner =
+            FftFixedIn::<f32>::new(rate as usize, SR22 as usize, 1024, 2, 1).map_err(|e| {
+                ResampleError {
+                    rate,
+                    reason: e.to_string(),
+                }
+            })?;
         let out_buf = inner.output_buffer_allocate(true);
         let to_skip = inner.output_delay();
         Ok(FftStage {

@@ -18,6 +18,8 @@
 //! of the spectrum split by bin phase mod 4, for the frequency medians. Memory is bounded: a
 //! ring of the last 34 frames.
 
+use super::{Extractor, Needs, Output, Summary};
+use crate::dsp::stft::Frame;
 use crate::dsp::N_BINS;
 
 /// Median kernel length, in frames (harmonic) and in bins (percussive).
@@ -402,6 +404,36 @@ fn reflect(i: isize, n: usize) -> usize {
         m
     } else {
         2 * n - 1 - m
+    }
+}
+
+impl Extractor for Hpss {
+    fn name(&self) -> &'static str {
+        "hpss"
+    }
+
+    fn dimensions(&self) -> &'static [&'static str] {
+        &["harmonic_ratio"]
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            frames: true,
+            ..Needs::default()
+        }
+    }
+
+    fn push_frame(&mut self, frame: &Frame<'_>) {
+        self.push_frame(frame.mag);
+    }
+
+    fn end_segment(&mut self) {
+        Hpss::end_segment(self);
+    }
+
+    fn finish(&mut self, _: &Summary, out: &mut Output) {
+        let (e_h, e_p) = self.energies();
+        out.set("harmonic_ratio", harmonic_ratio(e_h, e_p));
     }
 }
 

@@ -17,6 +17,8 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
+use super::{Extractor, Needs, Output, Summary};
+use crate::dsp::stats::median;
 use crate::dsp::SR22;
 
 /// YIN frame length in samples.
@@ -145,7 +147,7 @@ impl PitchTracker {
             return 0.0;
         }
         let mut d = self.deltas.clone();
-        let median = median_f32(&mut d);
+        let median = median(&mut d).unwrap_or(0.0);
         let v = 1.0 / (1.0 + median / 100.0);
         if v.is_finite() {
             v
@@ -262,20 +264,33 @@ impl PitchTracker {
     }
 }
 
-/// Median of `v` (mean of the two middle values for an even count), in `f64`. `v` is reordered.
-fn median_f32(v: &mut [f32]) -> f64 {
-    let n = v.len();
-    if n == 0 {
-        return 0.0;
+impl Extractor for PitchTracker {
+    fn name(&self) -> &'static str {
+        "pitch"
     }
-    let mid = n / 2;
-    let (lower, m, _) = v.select_nth_unstable_by(mid, f32::total_cmp);
-    let hi = f64::from(*m);
-    if n % 2 == 1 {
-        return hi;
+
+    fn dimensions(&self) -> &'static [&'static str] {
+        &["pitch_stability"]
     }
-    let lo = lower.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    0.5 * (f64::from(lo) + hi)
+
+    fn needs(&self) -> Needs {
+        Needs {
+            mono22: true,
+            ..Needs::default()
+        }
+    }
+
+    fn push_mono22(&mut self, x: &[f32]) {
+        self.push(x);
+    }
+
+    fn end_segment(&mut self) {
+        PitchTracker::end_segment(self);
+    }
+
+    fn finish(&mut self, _: &Summary, out: &mut Output) {
+        out.set("pitch_stability", PitchTracker::finish(self));
+    }
 }
 
 #[cfg(test)]
@@ -462,13 +477,6 @@ mod tests {
         assert_eq!(t.frames(), 50);
         assert!(t.deltas.is_empty());
         assert_eq!(t.finish(), 0.0);
-    }
-
-    #[test]
-    fn median_even_and_odd() {
-        assert_eq!(median_f32(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median_f32(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert_eq!(median_f32(&mut []), 0.0);
     }
 
     /// `cargo test --release -p sonoprint-engine --lib pitch -- --ignored --nocapture`
