@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::decode::{self, Access, AudioSource, Failure, OpenOptions, StreamInfo};
+use crate::decode::{self, Access, AudioSource, Failure, OpenOptions, Stop, StreamInfo};
 use crate::dsp::resample::{ResampleError, Resampler};
 use crate::dsp::stft::{Frame, Stft};
 use crate::features::{self, Extractor, Needs, Output, Summary};
@@ -62,69 +62,45 @@ fn plan(mode: Mode, info: &StreamInfo) -> Vec<Segment> {
     }
 }
 
-/// Analyses one file.
+/// Analyses one file. The decoder is chosen by [`decode::decode_with`].
 pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisError> {
-    let mut src = decode::open(path, &opts.open)?;
-    let mut tried = vec![src.info().decoder];
-    let first = run(src.as_mut(), opts.mode);
-    let err = match first {
-        Ok(a) => return Ok(a),
-        Err(e) => e,
-    };
-    let wrap = |f: Failure, tried: &[&'static str]| {
-        AnalysisError::new(f.class, path, f.message).tried(tried)
-    };
-    match err {
-        // The excerpts could not all be reached (a file shorter than its header says):
-        // analyse what decodes, from the start.
-        RunError::PlanBroken => {
-            let mut src = decode::open(path, &opts.open)?;
-            run_plan(
-                src.as_mut(),
-                &[Segment {
-                    start: 0,
-                    len: None,
-                }],
-                opts.mode,
-                true,
-            )
-            .map_err(|e| wrap(e.into_failure(), &tried))
-        }
-        // symphonia opened the file but could not decode it: try ffmpeg.
-        RunError::Failed {
-            failure,
-            audio: false,
-        } if tried == ["symphonia"]
-            && opts.open.ffmpeg_fallback
-            && matches!(
-                failure.class,
-                ErrorClass::UnsupportedCodec | ErrorClass::Corrupt
-            ) =>
-        {
-            match decode::open_ffmpeg(path, &opts.open) {
-                Some(Ok(mut second)) => {
-                    tried.push("ffmpeg");
-                    run(second.as_mut(), opts.mode).map_err(|e| {
-                        let f2 = e.into_failure();
-                        wrap(
-                            Failure::new(
-                                failure.class,
-                                format!("symphonia: {}; ffmpeg: {}", failure.message, f2.message),
-                            ),
-                            &tried,
-                        )
-                    })
-                }
-                Some(Err(f2)) => {
-                    tried.push("ffmpeg");
-                    let msg = format!("symphonia: {}; ffmpeg: {}", failure.message, f2.message);
-                    Err(wrap(Failure::new(failure.class, msg), &tried))
-                }
-                None => Err(wrap(failure, &tried)),
+    decode::decode_with(path, &opts.open, |opened| {
+        match run(opened.source(), opts.mode) {
+            // The excerpts could not all be reached (a file shorter than its header says):
+            // analyse what decodes, from the start, with the same decoder.
+            Err(RunError::PlanBroken) => {
+                opened.reopen().map_err(|failure| Stop {
+                    failure,
+                    before_audio: false,
+                })?;
+                run_whole_after_broken_plan(opened.source(), opts.mode).map_err(|e| Stop {
+                    failure: e.into_failure(),
+                    before_audio: false,
+                })
             }
+            Err(RunError::Failed { failure, audio }) => Err(Stop {
+                failure,
+                before_audio: !audio,
+            }),
+            Ok(a) => Ok(a),
         }
-        other => Err(wrap(other.into_failure(), &tried)),
-    }
+    })
+}
+
+/// The whole stream from the start, after an excerpt plan that ran out of audio.
+fn run_whole_after_broken_plan(
+    src: &mut dyn AudioSource,
+    mode: Mode,
+) -> Result<Analysis, RunError> {
+    run_plan(
+        src,
+        &[Segment {
+            start: 0,
+            len: None,
+        }],
+        mode,
+        true,
+    )
 }
 
 /// Analyses audio from any source (for example a [`MemorySource`](crate::decode::MemorySource)).
@@ -138,15 +114,7 @@ pub fn analyze_source(
         Err(RunError::PlanBroken) => {
             src.seek(0)
                 .map_err(|f| AnalysisError::new(f.class, name, f.message))?;
-            run_plan(
-                src,
-                &[Segment {
-                    start: 0,
-                    len: None,
-                }],
-                mode,
-                true,
-            )
+            run_whole_after_broken_plan(src, mode)
         }
         other => other,
     };
@@ -580,4 +548,147 @@ pub fn decode_file(path: &Path, opts: &Options) -> Result<DecodeStats, AnalysisE
         decoded_sec,
         duration_sec: info.duration_sec().unwrap_or(decoded_sec),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What the dummy extractor was given.
+    #[derive(Debug, Default, Clone, Copy, PartialEq)]
+    struct Seen {
+        segments: usize,
+        interleaved: usize,
+        mono: usize,
+        mono22: usize,
+        frames: usize,
+    }
+
+    /// An extractor written in the test build: it reads every signal and claims
+    /// `pitch_stability` (every dimension has an owner already, so it replaces one).
+    struct Dummy(Arc<Mutex<Seen>>);
+
+    impl Extractor for Dummy {
+        fn name(&self) -> &'static str {
+            "dummy"
+        }
+        fn dimensions(&self) -> &'static [&'static str] {
+            &["pitch_stability"]
+        }
+        fn needs(&self) -> Needs {
+            Needs {
+                interleaved: true,
+                mono: true,
+                mono22: true,
+                frames: true,
+            }
+        }
+        fn begin_segment(&mut self) {
+            self.0.lock().unwrap().segments += 1;
+        }
+        fn push_interleaved(&mut self, x: &[f32]) {
+            self.0.lock().unwrap().interleaved += x.len();
+        }
+        fn push_mono(&mut self, x: &[f32]) {
+            self.0.lock().unwrap().mono += x.len();
+        }
+        fn push_mono22(&mut self, x: &[f32]) {
+            self.0.lock().unwrap().mono22 += x.len();
+        }
+        fn push_frame(&mut self, fr: &Frame<'_>) {
+            assert_eq!(fr.power.len(), crate::dsp::N_BINS);
+            self.0.lock().unwrap().frames += 1;
+        }
+        fn finish(&mut self, summary: &Summary, out: &mut Output) {
+            out.set("pitch_stability", summary.analyzed_sec / 100.0);
+        }
+    }
+
+    fn info() -> StreamInfo {
+        StreamInfo {
+            sample_rate: 44_100,
+            channels: 2,
+            bits_per_sample: None,
+            format: "memory".into(),
+            codec: "pcm_f32le".into(),
+            total_frames: None,
+            lfe: None,
+            decoder: "test",
+        }
+    }
+
+    /// Two segments of 3 s of a stereo chirp, fed in uneven chunks.
+    fn feed(pipe: &mut Pipeline) -> f64 {
+        let n = 3 * 44_100;
+        let x: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let t = i as f32 / 44_100.0;
+                let v = 0.3 * (2.0 * std::f32::consts::PI * (200.0 + 300.0 * t) * t).sin();
+                [v, 0.5 * v]
+            })
+            .collect();
+        for _ in 0..2 {
+            pipe.begin_segment();
+            for chunk in x.chunks(2 * 1000 + 2) {
+                pipe.push(chunk);
+            }
+            pipe.end_segment();
+        }
+        6.0
+    }
+
+    #[test]
+    fn a_dummy_extractor_is_driven_and_seen_in_the_output() {
+        let info = info();
+        let mut normal = Pipeline::new(&info).unwrap();
+        let secs = feed(&mut normal);
+        let want = normal.finish(secs).unwrap();
+
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut list = features::extractors(&info);
+        list.retain(|e| e.name() != "pitch");
+        list.push(Box::new(Dummy(seen.clone())));
+        let mut pipe = Pipeline::with_extractors(&info, list).unwrap();
+        feed(&mut pipe);
+        let got = pipe.finish(secs).unwrap();
+
+        assert_eq!(got.pitch_stability, 0.06);
+        let mut expected = want;
+        expected.pitch_stability = 0.06;
+        assert_eq!(got, expected, "the other extractors are unaffected");
+
+        let seen = *seen.lock().unwrap();
+        assert_eq!(seen.segments, 2);
+        assert_eq!(seen.interleaved, 2 * 2 * 3 * 44_100);
+        assert_eq!(seen.mono, 2 * 3 * 44_100);
+        // 3 s at 22 050 Hz per segment, and one centred frame per hop of it.
+        assert_eq!(seen.mono22, 2 * 3 * 22_050);
+        assert_eq!(seen.frames, 2 * (1 + 3 * 22_050 / crate::dsp::HOP));
+    }
+
+    #[test]
+    fn a_dimension_nobody_sets_is_a_reported_bug() {
+        let info = info();
+        let mut list = features::extractors(&info);
+        list.retain(|e| e.name() != "hpss");
+        let mut pipe = Pipeline::with_extractors(&info, list).unwrap();
+        let secs = feed(&mut pipe);
+        assert_eq!(
+            pipe.finish(secs).unwrap_err(),
+            "no extractor set harmonic_ratio"
+        );
+    }
+
+    #[test]
+    fn only_needed_signals_are_computed() {
+        // No extractor of 22 050 Hz audio: no resampler (any rate is accepted).
+        let mut odd = info();
+        odd.sample_rate = 7;
+        let list: Vec<Box<dyn Extractor>> =
+            vec![Box::new(crate::features::native::Native::new(7, 2))];
+        let pipe = Pipeline::with_extractors(&odd, list).unwrap();
+        assert!(pipe.resampler.is_none());
+        assert!(Pipeline::new(&info()).unwrap().resampler.is_some());
+    }
 }
