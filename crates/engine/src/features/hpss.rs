@@ -1,4 +1,4 @@
-//! Dimension 18, `harmonic_ratio`: harmonic/percussive separation by median filtering
+//! Dimension 18, `harmonic_ratio` (`docs/fingerprint.md`): harmonic/percussive separation by median filtering
 //! (Fitzgerald 2010), as librosa `decompose.hpss(S, kernel_size=31, power=2.0, mask=False,
 //! margin=1.0)` on the magnitude spectrogram, streamed one STFT frame at a time.
 //!

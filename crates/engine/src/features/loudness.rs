@@ -1,5 +1,6 @@
-//! BS.1770-4 / EBU R128 loudness: integrated loudness with gating blocks pooled over the
-//! segments, and short-term loudness every second for its variation.
+//! BS.1770-4 / EBU R128 loudness (`docs/fingerprint.md`, rows 8 and 22): integrated loudness
+//! with gating blocks pooled over the segments, and short-term loudness every second for its
+//! variation.
 //!
 //! Written here rather than taken from the `ebur128` crate, which computes the same thing (its
 //! results are the reference of the tests below) but cost 14 % of a whole full-mode analysis:

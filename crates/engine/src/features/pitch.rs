@@ -1,5 +1,5 @@
 //! Dimension 19, `pitch_stability`: streaming YIN (de Cheveigné & Kawahara 2002) on the mono
-//! mix at 22 050 Hz, as defined in `docs/fingerprint-v1.md`.
+//! mix at 22 050 Hz, as defined in `docs/fingerprint.md`.
 //!
 //! Frames of 2048 samples at hop 1024 start at sample 0 of each segment (no centring). The
 //! difference function is YIN's, over a fixed integration window (the paper's eq. 1):

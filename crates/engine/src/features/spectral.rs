@@ -1,4 +1,5 @@
-//! Frame statistics of the `22k` STFT: silence, centroid, rolloff, flatness and chroma.
+//! Frame statistics of the `22k` STFT: silence, centroid, rolloff, flatness and chroma
+//! (`docs/fingerprint.md`, rows 14–17 and 20).
 
 use crate::dsp::chroma::ChromaFilterbank;
 use crate::dsp::stft::Frame;

@@ -1,4 +1,4 @@
-//! Rows 11–13 of fingerprint-v1: `tempo_bpm`, `rhythm_stability`, `transient_density`.
+//! Rows 11–13 of the fingerprint (`docs/fingerprint.md`): `tempo_bpm`, `rhythm_stability`, `transient_density`.
 //!
 //! Everything follows librosa 0.11 with its defaults, so the values agree with the reference
 //! implementation the validation table was computed with; one file per algorithm:
