@@ -72,7 +72,8 @@ fn run_phase<T: Send>(
     jobs: usize,
     work: impl Fn(&Path) -> Result<(f64, T), String> + Sync,
 ) -> (Phase, Vec<Option<T>>) {
-    sysinfo::reset_peak_rss();
+    // Without a reset the phase's peak also covers the phases before it: then it is not shown.
+    let rss_reset = sysinfo::reset_peak_rss().is_ok();
     let cpu0 = sysinfo::cpu_seconds();
     let t0 = Instant::now();
     let next = AtomicUsize::new(0);
@@ -114,7 +115,7 @@ fn run_phase<T: Send>(
         audio_sec,
         wall_sec,
         cpu_sec,
-        peak_rss: sysinfo::peak_rss_bytes(),
+        peak_rss: sysinfo::peak_rss_bytes().filter(|_| rss_reset),
     };
     (
         phase,

@@ -1,19 +1,15 @@
-//! The analysis of one file: the excerpt plan, the streaming pipeline that feeds every feature
-//! from one pass over the decoded audio, and the assembly of the fingerprint.
+//! The analysis of one file: the excerpt plan (`docs/fingerprint.md`, "Excerpt and full
+//! mode") and the streaming pipeline that feeds every extractor of [`features`] from one pass
+//! over the decoded audio.
 
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::decode::{self, Access, AudioSource, Failure, OpenOptions, StreamInfo};
-use crate::dsp::resample::Resampler;
-use crate::dsp::stft::Stft;
-use crate::features::hpss::{self, Hpss};
-use crate::features::loudness::Loudness;
-use crate::features::native::{bands_and_ratio, Native, Welch};
-use crate::features::pitch::PitchTracker;
-use crate::features::rhythm::{self, ExcerptRhythm, OnsetEnvelope};
-use crate::features::spectral::Spectral;
+use crate::decode::{self, Access, AudioSource, Failure, OpenOptions, Stop, StreamInfo};
+use crate::dsp::resample::{ResampleError, Resampler};
+use crate::dsp::stft::{Frame, Stft};
+use crate::features::{self, Extractor, Needs, Output, Summary};
 use sonoprint_core::{Analysis, Fingerprint, Metadata, Mode, FINGERPRINT_VERSION};
 use sonoprint_core::{AnalysisError, ErrorClass};
 
@@ -66,69 +62,45 @@ fn plan(mode: Mode, info: &StreamInfo) -> Vec<Segment> {
     }
 }
 
-/// Analyses one file.
+/// Analyses one file. The decoder is chosen by [`decode::decode_with`].
 pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisError> {
-    let mut src = decode::open(path, &opts.open)?;
-    let mut tried = vec![src.info().decoder];
-    let first = run(src.as_mut(), opts.mode);
-    let err = match first {
-        Ok(a) => return Ok(a),
-        Err(e) => e,
-    };
-    let wrap = |f: Failure, tried: &[&'static str]| {
-        AnalysisError::new(f.class, path, f.message).tried(tried)
-    };
-    match err {
-        // The excerpts could not all be reached (a file shorter than its header says):
-        // analyse what decodes, from the start.
-        RunError::PlanBroken => {
-            let mut src = decode::open(path, &opts.open)?;
-            run_plan(
-                src.as_mut(),
-                &[Segment {
-                    start: 0,
-                    len: None,
-                }],
-                opts.mode,
-                true,
-            )
-            .map_err(|e| wrap(e.into_failure(), &tried))
-        }
-        // symphonia opened the file but could not decode it: try ffmpeg.
-        RunError::Failed {
-            failure,
-            audio: false,
-        } if tried == ["symphonia"]
-            && opts.open.ffmpeg_fallback
-            && matches!(
-                failure.class,
-                ErrorClass::UnsupportedCodec | ErrorClass::Corrupt
-            ) =>
-        {
-            match decode::open_ffmpeg(path, &opts.open) {
-                Some(Ok(mut second)) => {
-                    tried.push("ffmpeg");
-                    run(second.as_mut(), opts.mode).map_err(|e| {
-                        let f2 = e.into_failure();
-                        wrap(
-                            Failure::new(
-                                failure.class,
-                                format!("symphonia: {}; ffmpeg: {}", failure.message, f2.message),
-                            ),
-                            &tried,
-                        )
-                    })
-                }
-                Some(Err(f2)) => {
-                    tried.push("ffmpeg");
-                    let msg = format!("symphonia: {}; ffmpeg: {}", failure.message, f2.message);
-                    Err(wrap(Failure::new(failure.class, msg), &tried))
-                }
-                None => Err(wrap(failure, &tried)),
+    decode::decode_with(path, &opts.open, |opened| {
+        match run(opened.source(), opts.mode) {
+            // The excerpts could not all be reached (a file shorter than its header says):
+            // analyse what decodes, from the start, with the same decoder.
+            Err(RunError::PlanBroken) => {
+                opened.reopen().map_err(|failure| Stop {
+                    failure,
+                    before_audio: false,
+                })?;
+                run_whole_after_broken_plan(opened.source(), opts.mode).map_err(|e| Stop {
+                    failure: e.into_failure(),
+                    before_audio: false,
+                })
             }
+            Err(RunError::Failed { failure, audio }) => Err(Stop {
+                failure,
+                before_audio: !audio,
+            }),
+            Ok(a) => Ok(a),
         }
-        other => Err(wrap(other.into_failure(), &tried)),
-    }
+    })
+}
+
+/// The whole stream from the start, after an excerpt plan that ran out of audio.
+fn run_whole_after_broken_plan(
+    src: &mut dyn AudioSource,
+    mode: Mode,
+) -> Result<Analysis, RunError> {
+    run_plan(
+        src,
+        &[Segment {
+            start: 0,
+            len: None,
+        }],
+        mode,
+        true,
+    )
 }
 
 /// Analyses audio from any source (for example a [`MemorySource`](crate::decode::MemorySource)).
@@ -142,15 +114,7 @@ pub fn analyze_source(
         Err(RunError::PlanBroken) => {
             src.seek(0)
                 .map_err(|f| AnalysisError::new(f.class, name, f.message))?;
-            run_plan(
-                src,
-                &[Segment {
-                    start: 0,
-                    len: None,
-                }],
-                mode,
-                true,
-            )
+            run_whole_after_broken_plan(src, mode)
         }
         other => other,
     };
@@ -186,7 +150,9 @@ pub fn analyze_file_guarded(
         .name("analyze".into())
         .spawn(move || {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyze_file(&p, &o)));
-            let _ = tx.send(r);
+            if tx.send(r).is_err() {
+                // The caller stopped waiting (timeout): the result has nobody to go to.
+            }
         });
     if let Err(e) = spawned {
         return Err(AnalysisError::new(
@@ -218,6 +184,13 @@ pub fn analyze_file_guarded(
             ),
         )),
     }
+}
+
+/// The pipeline cannot be built for this stream.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PipelineError {
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
 }
 
 enum RunError {
@@ -260,8 +233,12 @@ fn run_plan(
         ));
     }
     let ch = info.channels;
-    let mut pipe = Pipeline::new(&info)
-        .map_err(|m| failed(Failure::new(ErrorClass::UnsupportedCodec, m), false))?;
+    let mut pipe = Pipeline::new(&info).map_err(|e| {
+        failed(
+            Failure::new(ErrorClass::UnsupportedCodec, e.to_string()),
+            false,
+        )
+    })?;
     let mut access = if segments.len() == 1 { "whole" } else { "seek" };
     let mut total_frames = 0u64;
     let mut short_segment = false;
@@ -273,8 +250,7 @@ fn run_plan(
                 Err(_) => return Err(RunError::PlanBroken),
             }
         }
-        pipe.begin_segment()
-            .map_err(|m| failed(Failure::new(ErrorClass::Analysis, m), total_frames > 0))?;
+        pipe.begin_segment();
         let mut got = 0u64;
         loop {
             let chunk = match src.next_chunk() {
@@ -284,15 +260,13 @@ fn run_plan(
             };
             let frames = (chunk.len() / ch) as u64;
             let take = seg.len.map_or(frames, |l| frames.min(l - got));
-            pipe.push(&chunk[..take as usize * ch])
-                .map_err(|m| failed(Failure::new(ErrorClass::Analysis, m), true))?;
+            pipe.push(&chunk[..take as usize * ch]);
             got += take;
             if seg.len.is_some_and(|l| got >= l) {
                 break;
             }
         }
-        pipe.end_segment()
-            .map_err(|m| failed(Failure::new(ErrorClass::Analysis, m), true))?;
+        pipe.end_segment();
         total_frames += got;
         if seg.len.is_some_and(|l| got < l) {
             short_segment = true;
@@ -325,7 +299,15 @@ fn run_plan(
             total_frames > 0,
         ));
     }
-    let fingerprint = pipe.finish(analyzed);
+    let fingerprint = pipe.finish(analyzed).map_err(|m| {
+        failed(
+            Failure::new(
+                ErrorClass::Analysis,
+                format!("{m}; this is a bug in sonoprint, please report the file"),
+            ),
+            true,
+        )
+    })?;
     if let Some(dim) = fingerprint.first_non_finite() {
         return Err(failed(
             Failure::new(ErrorClass::Analysis, format!("dimension {dim} came out non-finite; this is a bug in sonoprint, please report the file")),
@@ -364,54 +346,74 @@ fn run_plan(
     })
 }
 
-/// Every feature, fed from one pass over the decoded audio.
-struct Pipeline {
+/// Every extractor, fed from one pass over the decoded audio. Only the signals some extractor
+/// needs are computed: the mono mix, its 22 050 Hz resampling, the STFT.
+pub(crate) struct Pipeline {
     channels: usize,
     lfe: Option<usize>,
-    native: Native,
-    welch: Welch,
-    loudness: Loudness,
-    resampler: Resampler,
+    extractors: Vec<Box<dyn Extractor>>,
+    /// Indices into `extractors` of those reading each signal.
+    interleaved: Vec<usize>,
+    mono: Vec<usize>,
+    mono22: Vec<usize>,
+    frames: Vec<usize>,
+    /// `None` when no extractor reads 22 050 Hz audio.
+    resampler: Option<Resampler>,
     stft: Stft,
-    spectral: Spectral,
-    hpss: Hpss,
-    pitch: PitchTracker,
-    onset: Option<OnsetEnvelope>,
-    rhythm: Vec<ExcerptRhythm>,
-    mono: Vec<f32>,
-    mono22: Vec<f32>,
+    mono_buf: Vec<f32>,
+    mono22_buf: Vec<f32>,
     clean: Vec<f32>,
 }
 
 impl Pipeline {
-    fn new(info: &StreamInfo) -> Result<Pipeline, String> {
+    /// The pipeline of the fingerprint: every extractor of [`features::extractors`].
+    pub(crate) fn new(info: &StreamInfo) -> Result<Pipeline, PipelineError> {
+        Pipeline::with_extractors(info, features::extractors(info))
+    }
+
+    /// A pipeline driving `extractors`.
+    pub(crate) fn with_extractors(
+        info: &StreamInfo,
+        extractors: Vec<Box<dyn Extractor>>,
+    ) -> Result<Pipeline, PipelineError> {
+        let which = |f: fn(&Needs) -> bool| -> Vec<usize> {
+            (0..extractors.len())
+                .filter(|&i| f(&extractors[i].needs()))
+                .collect()
+        };
+        let interleaved = which(|n| n.interleaved);
+        let mono = which(|n| n.mono);
+        let mono22 = which(|n| n.mono22);
+        let frames = which(|n| n.frames);
+        let resampler = if mono22.is_empty() && frames.is_empty() {
+            None
+        } else {
+            Some(Resampler::new(info.sample_rate)?)
+        };
         Ok(Pipeline {
             channels: info.channels,
             lfe: info.lfe,
-            native: Native::new(info.sample_rate, info.channels),
-            welch: Welch::new(info.sample_rate),
-            loudness: Loudness::new(info.sample_rate, info.channels, info.lfe),
-            resampler: Resampler::new(info.sample_rate)?,
+            extractors,
+            interleaved,
+            mono,
+            mono22,
+            frames,
+            resampler,
             stft: Stft::new(),
-            spectral: Spectral::new(),
-            hpss: Hpss::new(),
-            pitch: PitchTracker::new(),
-            onset: None,
-            rhythm: Vec::new(),
-            mono: Vec::new(),
-            mono22: Vec::new(),
+            mono_buf: Vec::new(),
+            mono22_buf: Vec::new(),
             clean: Vec::new(),
         })
     }
 
-    fn begin_segment(&mut self) -> Result<(), String> {
-        self.loudness.begin_segment()?;
+    fn begin_segment(&mut self) {
         self.stft.begin_segment();
-        self.onset = Some(OnsetEnvelope::new());
-        Ok(())
+        for e in &mut self.extractors {
+            e.begin_segment();
+        }
     }
 
-    fn push(&mut self, x: &[f32]) -> Result<(), String> {
+    fn push(&mut self, x: &[f32]) {
         // A decoder may emit NaN or infinity on a damaged packet: read it as silence.
         let x = if x.iter().all(|v| v.is_finite()) {
             x
@@ -421,99 +423,70 @@ impl Pipeline {
                 .extend(x.iter().map(|&v| if v.is_finite() { v } else { 0.0 }));
             &self.clean
         };
-        self.native.push(x);
-        self.loudness.push(x)?;
-        mono_mix(x, self.channels, self.lfe, &mut self.mono);
-        self.welch.push(&self.mono);
-        self.resampler.push(&self.mono, &mut self.mono22);
-        self.feed22();
-        Ok(())
+        for &i in &self.interleaved {
+            self.extractors[i].push_interleaved(x);
+        }
+        if self.mono.is_empty() && self.resampler.is_none() {
+            return;
+        }
+        mono_mix(x, self.channels, self.lfe, &mut self.mono_buf);
+        for &i in &self.mono {
+            self.extractors[i].push_mono(&self.mono_buf);
+        }
+        if let Some(r) = self.resampler.as_mut() {
+            r.push(&self.mono_buf, &mut self.mono22_buf);
+            self.feed22(false);
+        }
     }
 
-    /// Feeds the resampled mono mix to the `22k` features.
-    fn feed22(&mut self) {
+    /// Feeds the resampled mono mix to the extractors of 22 050 Hz audio; `last` ends the
+    /// segment's STFT.
+    fn feed22(&mut self, last: bool) {
         let Pipeline {
-            stft,
-            spectral,
-            hpss,
-            onset,
-            pitch,
+            extractors,
             mono22,
-            ..
-        } = self;
-        stft.push(mono22, &mut |fr| {
-            spectral.push(fr);
-            hpss.push_frame(fr.mag);
-            if let Some(o) = onset.as_mut() {
-                o.push_power_frame(fr.power);
-            }
-        });
-        pitch.push(mono22);
-        mono22.clear();
-    }
-
-    fn end_segment(&mut self) -> Result<(), String> {
-        self.resampler.finish(&mut self.mono22);
-        self.feed22();
-        let Pipeline {
+            frames,
             stft,
-            spectral,
-            hpss,
-            onset,
+            mono22_buf,
             ..
         } = self;
-        stft.end_segment(&mut |fr| {
-            spectral.push(fr);
-            hpss.push_frame(fr.mag);
-            if let Some(o) = onset.as_mut() {
-                o.push_power_frame(fr.power);
+        if !frames.is_empty() {
+            let mut each = |fr: &Frame<'_>| {
+                for &i in frames.iter() {
+                    extractors[i].push_frame(fr);
+                }
+            };
+            stft.push(mono22_buf, &mut each);
+            if last {
+                stft.end_segment(&mut each);
             }
-        });
-        self.hpss.end_segment();
-        self.pitch.end_segment();
-        if let Some(o) = self.onset.take() {
-            self.rhythm.push(rhythm::analyze_envelope(&o.finish()));
         }
-        self.welch.end_segment();
-        self.native.end_segment();
-        self.loudness.end_segment();
-        Ok(())
+        for &i in mono22.iter() {
+            extractors[i].push_mono22(mono22_buf);
+        }
+        mono22_buf.clear();
     }
 
-    fn finish(mut self, analyzed_sec: f64) -> Fingerprint {
-        let (bands, bass_mid_ratio) = bands_and_ratio(self.welch.band_powers());
-        let lufs = self.loudness.integrated();
-        let (tempo_bpm, rhythm_stability, transient_density) =
-            rhythm::combine(&self.rhythm, analyzed_sec);
-        let (e_h, e_p) = self.hpss.energies();
-        let (stereo_width, phase_correlation) = self.native.stereo_image();
-        Fingerprint {
-            sub_bass_pct: bands[0],
-            bass_pct: bands[1],
-            low_mid_pct: bands[2],
-            mid_pct: bands[3],
-            upper_mid_pct: bands[4],
-            presence_pct: bands[5],
-            air_pct: bands[6],
-            lufs,
-            crest_db: self.native.crest_db(),
-            bass_mid_ratio,
-            tempo_bpm,
-            rhythm_stability,
-            transient_density,
-            silence_ratio: self.spectral.silence_ratio(),
-            spectral_centroid: self.spectral.spectral_centroid(),
-            spectral_rolloff: self.spectral.spectral_rolloff(),
-            spectral_flatness: self.spectral.spectral_flatness(),
-            harmonic_ratio: hpss::harmonic_ratio(e_h, e_p),
-            pitch_stability: self.pitch.finish(),
-            chroma_energy: self.spectral.chroma_energy(),
-            dynamic_range_variation: self.native.dynamic_range_variation(),
-            loudness_variation_std: self.loudness.variation(lufs),
-            peak_consistency: self.native.peak_consistency(),
-            stereo_width,
-            phase_correlation,
+    fn end_segment(&mut self) {
+        if let Some(r) = self.resampler.as_mut() {
+            r.finish(&mut self.mono22_buf);
+            self.feed22(true);
         }
+        for e in &mut self.extractors {
+            e.end_segment();
+        }
+    }
+
+    /// The fingerprint: each extractor's dimensions. An extractor that sets a dimension it did
+    /// not declare, or leaves one unset, is a bug, reported as such.
+    fn finish(mut self, analyzed_sec: f64) -> Result<Fingerprint, String> {
+        let summary = Summary { analyzed_sec };
+        let mut out = Output::new();
+        for e in &mut self.extractors {
+            out.start(e.as_ref());
+            e.finish(&summary, &mut out);
+        }
+        out.into_fingerprint()
     }
 }
 
@@ -575,4 +548,147 @@ pub fn decode_file(path: &Path, opts: &Options) -> Result<DecodeStats, AnalysisE
         decoded_sec,
         duration_sec: info.duration_sec().unwrap_or(decoded_sec),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What the dummy extractor was given.
+    #[derive(Debug, Default, Clone, Copy, PartialEq)]
+    struct Seen {
+        segments: usize,
+        interleaved: usize,
+        mono: usize,
+        mono22: usize,
+        frames: usize,
+    }
+
+    /// An extractor written in the test build: it reads every signal and claims
+    /// `pitch_stability` (every dimension has an owner already, so it replaces one).
+    struct Dummy(Arc<Mutex<Seen>>);
+
+    impl Extractor for Dummy {
+        fn name(&self) -> &'static str {
+            "dummy"
+        }
+        fn dimensions(&self) -> &'static [&'static str] {
+            &["pitch_stability"]
+        }
+        fn needs(&self) -> Needs {
+            Needs {
+                interleaved: true,
+                mono: true,
+                mono22: true,
+                frames: true,
+            }
+        }
+        fn begin_segment(&mut self) {
+            self.0.lock().unwrap().segments += 1;
+        }
+        fn push_interleaved(&mut self, x: &[f32]) {
+            self.0.lock().unwrap().interleaved += x.len();
+        }
+        fn push_mono(&mut self, x: &[f32]) {
+            self.0.lock().unwrap().mono += x.len();
+        }
+        fn push_mono22(&mut self, x: &[f32]) {
+            self.0.lock().unwrap().mono22 += x.len();
+        }
+        fn push_frame(&mut self, fr: &Frame<'_>) {
+            assert_eq!(fr.power.len(), crate::dsp::N_BINS);
+            self.0.lock().unwrap().frames += 1;
+        }
+        fn finish(&mut self, summary: &Summary, out: &mut Output) {
+            out.set("pitch_stability", summary.analyzed_sec / 100.0);
+        }
+    }
+
+    fn info() -> StreamInfo {
+        StreamInfo {
+            sample_rate: 44_100,
+            channels: 2,
+            bits_per_sample: None,
+            format: "memory".into(),
+            codec: "pcm_f32le".into(),
+            total_frames: None,
+            lfe: None,
+            decoder: "test",
+        }
+    }
+
+    /// Two segments of 3 s of a stereo chirp, fed in uneven chunks.
+    fn feed(pipe: &mut Pipeline) -> f64 {
+        let n = 3 * 44_100;
+        let x: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let t = i as f32 / 44_100.0;
+                let v = 0.3 * (2.0 * std::f32::consts::PI * (200.0 + 300.0 * t) * t).sin();
+                [v, 0.5 * v]
+            })
+            .collect();
+        for _ in 0..2 {
+            pipe.begin_segment();
+            for chunk in x.chunks(2 * 1000 + 2) {
+                pipe.push(chunk);
+            }
+            pipe.end_segment();
+        }
+        6.0
+    }
+
+    #[test]
+    fn a_dummy_extractor_is_driven_and_seen_in_the_output() {
+        let info = info();
+        let mut normal = Pipeline::new(&info).unwrap();
+        let secs = feed(&mut normal);
+        let want = normal.finish(secs).unwrap();
+
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut list = features::extractors(&info);
+        list.retain(|e| e.name() != "pitch");
+        list.push(Box::new(Dummy(seen.clone())));
+        let mut pipe = Pipeline::with_extractors(&info, list).unwrap();
+        feed(&mut pipe);
+        let got = pipe.finish(secs).unwrap();
+
+        assert_eq!(got.pitch_stability, 0.06);
+        let mut expected = want;
+        expected.pitch_stability = 0.06;
+        assert_eq!(got, expected, "the other extractors are unaffected");
+
+        let seen = *seen.lock().unwrap();
+        assert_eq!(seen.segments, 2);
+        assert_eq!(seen.interleaved, 2 * 2 * 3 * 44_100);
+        assert_eq!(seen.mono, 2 * 3 * 44_100);
+        // 3 s at 22 050 Hz per segment, and one centred frame per hop of it.
+        assert_eq!(seen.mono22, 2 * 3 * 22_050);
+        assert_eq!(seen.frames, 2 * (1 + 3 * 22_050 / crate::dsp::HOP));
+    }
+
+    #[test]
+    fn a_dimension_nobody_sets_is_a_reported_bug() {
+        let info = info();
+        let mut list = features::extractors(&info);
+        list.retain(|e| e.name() != "hpss");
+        let mut pipe = Pipeline::with_extractors(&info, list).unwrap();
+        let secs = feed(&mut pipe);
+        assert_eq!(
+            pipe.finish(secs).unwrap_err(),
+            "no extractor set harmonic_ratio"
+        );
+    }
+
+    #[test]
+    fn only_needed_signals_are_computed() {
+        // No extractor of 22 050 Hz audio: no resampler (any rate is accepted).
+        let mut odd = info();
+        odd.sample_rate = 7;
+        let list: Vec<Box<dyn Extractor>> =
+            vec![Box::new(crate::features::native::Native::new(7, 2))];
+        let pipe = Pipeline::with_extractors(&odd, list).unwrap();
+        assert!(pipe.resampler.is_none());
+        assert!(Pipeline::new(&info()).unwrap().resampler.is_some());
+    }
 }

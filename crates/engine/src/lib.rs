@@ -1,5 +1,10 @@
-//! sonoprint's engine: decodes audio files and computes the 25-dimension fingerprint of
-//! `docs/fingerprint-v1.md`. No I/O policy and no CLI concerns live here.
+//! sonoprint's engine: decodes audio files and computes the 25-dimension fingerprint defined in
+//! `docs/fingerprint.md` (in the repository). No I/O policy and no CLI concerns live here.
+//!
+//! - [`decode`]: files to `f32` samples, and the choice of decoder (symphonia, then ffmpeg);
+//! - [`features`]: one [`Extractor`](features::Extractor) per family of dimensions, and the list;
+//! - [`dsp`]: the shared building blocks (resampler, STFT, mel and chroma filterbanks);
+//! - `analyze`: the excerpt plan and the pipeline that drives the extractors.
 //!
 //! ```no_run
 //! let opts = sonoprint_engine::Options::default();

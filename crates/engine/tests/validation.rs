@@ -1,4 +1,5 @@
-//! The validation signals of `docs/fingerprint-v1.md`, section 5: one test per row of the table,
+//! The validation signals of the fingerprint definition (`docs/fingerprint.md`, "How it is
+//! checked"; the product definition's section 5): one test per row of the table,
 //! every expectation of the row, with the table's tolerances.
 //!
 //! Signals are generated in code (44 100 Hz and 20 s unless the row says otherwise). Each row

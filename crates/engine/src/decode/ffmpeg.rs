@@ -95,20 +95,19 @@ impl Running {
             match stop_rx.recv_timeout(Duration::from_millis(50)) {
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(Some(status)) = child.try_wait() {
-                        let _ = done_tx.send(status.code());
+                        // The source may be gone already; then nobody needs the status.
+                        done_tx.send(status.code()).ok();
                         return;
                     }
                     if Instant::now() >= deadline {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        let _ = done_tx.send(None);
+                        stop_child(&mut child);
+                        done_tx.send(None).ok();
                         return;
                     }
                 }
                 // Asked to stop, or the source was dropped: never leave a decoder running.
                 _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    stop_child(&mut child);
                     return;
                 }
             }
@@ -129,9 +128,17 @@ impl Running {
     }
 }
 
+/// Kills the decoder and reaps it. `kill` fails only when the process has exited already (then
+/// `wait` reaps it), `wait` only when it was reaped already: nothing is left running either way.
+fn stop_child(child: &mut std::process::Child) {
+    child.kill().ok();
+    child.wait().ok();
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.stop.send(());
+        // A send fails only when the watcher thread has ended, i.e. the decoder is reaped.
+        self.stop.send(()).ok();
     }
 }
 

@@ -1,5 +1,7 @@
 //! Decoding: any common audio file to interleaved `f32` chunks, streamed, with seeking for the
-//! excerpt plan. symphonia first; an `ffmpeg` subprocess when symphonia cannot read the file.
+//! excerpt plan. The choice of decoder lives here alone: symphonia first; an `ffmpeg`
+//! subprocess when symphonia cannot open the file ([`open`]) or fails before it has produced
+//! any audio ([`decode_with`]).
 
 mod ffmpeg;
 mod memory;
@@ -50,7 +52,8 @@ pub enum Access {
 }
 
 /// A failure inside a decoder, before the path is attached.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
 pub struct Failure {
     pub class: ErrorClass,
     pub message: String,
@@ -202,11 +205,93 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn AudioSource>, Ana
     }
 }
 
-/// Opens `path` with ffmpeg alone: `None` when ffmpeg is not installed.
-pub fn open_ffmpeg(
+/// Why a consumer of a source stopped (see [`decode_with`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{failure}")]
+pub struct Stop {
+    pub failure: Failure,
+    /// The decoder failed before producing any audio: another decoder may read the file.
+    pub before_audio: bool,
+}
+
+/// A source opened by [`decode_with`], and the means to open it again from the start.
+pub struct Opened<'a> {
+    source: Box<dyn AudioSource>,
+    path: &'a Path,
+    opts: &'a OpenOptions,
+}
+
+impl Opened<'_> {
+    /// The source.
+    pub fn source(&mut self) -> &mut dyn AudioSource {
+        self.source.as_mut()
+    }
+
+    /// Replaces the source by a fresh one from the same decoder, at the start of the file.
+    pub fn reopen(&mut self) -> Result<(), Failure> {
+        let fresh = match self.source.info().decoder {
+            "ffmpeg" => match open_ffmpeg(self.path, self.opts) {
+                Some(r) => r?,
+                None => return Err(Failure::new(ErrorClass::Io, "ffmpeg is gone from the PATH")),
+            },
+            _ => open(self.path, self.opts).map_err(|e| Failure::new(e.class, e.message))?,
+        };
+        self.source = fresh;
+        Ok(())
+    }
+}
+
+/// Opens `path` ([`open`]) and hands the source to `consume`. When symphonia's source fails in
+/// `consume` before producing any audio, as an unsupported codec or a corrupt stream, and the
+/// options allow it, `consume` runs again on ffmpeg's. Errors name the decoders tried.
+pub fn decode_with<T>(
     path: &Path,
     opts: &OpenOptions,
-) -> Option<Result<Box<dyn AudioSource>, Failure>> {
+    mut consume: impl FnMut(&mut Opened<'_>) -> Result<T, Stop>,
+) -> Result<T, AnalysisError> {
+    let source = open(path, opts)?;
+    let mut tried = vec![source.info().decoder];
+    let mut opened = Opened { source, path, opts };
+    let wrap = |f: Failure, tried: &[&'static str]| {
+        AnalysisError::new(f.class, path, f.message).tried(tried)
+    };
+    let stop = match consume(&mut opened) {
+        Ok(v) => return Ok(v),
+        Err(stop) => stop,
+    };
+    let first = stop.failure;
+    let worth_fallback = stop.before_audio
+        && tried == ["symphonia"]
+        && opts.ffmpeg_fallback
+        && matches!(
+            first.class,
+            ErrorClass::UnsupportedCodec | ErrorClass::Corrupt
+        );
+    if !worth_fallback {
+        return Err(wrap(first, &tried));
+    }
+    let both = |second: &Failure| {
+        Failure::new(
+            first.class,
+            format!("symphonia: {}; ffmpeg: {}", first.message, second.message),
+        )
+    };
+    match open_ffmpeg(path, opts) {
+        Some(Ok(source)) => {
+            tried.push("ffmpeg");
+            opened.source = source;
+            consume(&mut opened).map_err(|second| wrap(both(&second.failure), &tried))
+        }
+        Some(Err(second)) => {
+            tried.push("ffmpeg");
+            Err(wrap(both(&second), &tried))
+        }
+        None => Err(wrap(first, &tried)),
+    }
+}
+
+/// Opens `path` with ffmpeg alone: `None` when ffmpeg is not installed.
+fn open_ffmpeg(path: &Path, opts: &OpenOptions) -> Option<Result<Box<dyn AudioSource>, Failure>> {
     let ffmpeg = ffmpeg::locate()?;
     Some(
         ffmpeg::FfmpegSource::open(&ffmpeg, path, opts.ffmpeg_timeout)

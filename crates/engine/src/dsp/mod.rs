@@ -3,6 +3,7 @@
 pub mod chroma;
 pub mod mel;
 pub mod resample;
+pub mod stats;
 pub mod stft;
 
 /// Periodic Hann window of length `n` (scipy `get_window('hann', n, fftbins=True)`, librosa's

@@ -35,6 +35,14 @@ const MIN_BLOCK: usize = 8192;
 /// through rubato.
 const MAX_P: usize = 1 << 15;
 
+/// A sample rate the resampler cannot convert.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot resample {rate} Hz to 22 050 Hz: {reason}")]
+pub struct ResampleError {
+    pub rate: u32,
+    pub reason: String,
+}
+
 /// Streaming resampler of one channel to 22 050 Hz.
 pub struct Resampler {
     stage: Option<Stage>,
@@ -46,7 +54,7 @@ enum Stage {
 }
 
 impl Resampler {
-    pub fn new(rate: u32) -> Result<Resampler, String> {
+    pub fn new(rate: u32) -> Result<Resampler, ResampleError> {
         let stage = if rate == SR22 {
             None
         } else if rate > SR22 && (rate / gcd(rate, SR22)) as usize <= MAX_P {
@@ -148,8 +156,9 @@ impl KaiserStage {
         let mut planner64 = RealFftPlanner::<f64>::new();
         let fft64 = planner64.plan_fft_forward(n_in);
         let mut kspec = fft64.make_output_vec();
-        // Sizes come from the plan itself, so this cannot fail.
-        let _ = fft64.process(&mut kernel, &mut kspec);
+        fft64
+            .process(&mut kernel, &mut kspec)
+            .expect("buffers come from the FFT's own plan, so their lengths match");
         let bins_out = n_out / 2 + 1;
         let filter = kspec[..bins_out]
             .iter()
@@ -216,19 +225,23 @@ impl KaiserStage {
     fn block(&mut self, start: usize, out: &mut Vec<f32>) {
         self.block
             .copy_from_slice(&self.buf[start..start + self.n_in]);
-        // Sizes come from the plans themselves, so these cannot fail.
-        let _ =
-            self.fwd
-                .process_with_scratch(&mut self.block, &mut self.spec, &mut self.scratch_fwd);
+        self.fwd
+            .process_with_scratch(&mut self.block, &mut self.spec, &mut self.scratch_fwd)
+            .expect("buffers come from the FFT's own plan, so their lengths match");
         for ((o, x), h) in self.spec_out.iter_mut().zip(&self.spec).zip(&self.filter) {
             *o = x * h;
         }
+        // The inverse wants real DC and Nyquist bins (the filter zeroes Nyquist, but ∞·0 is NaN).
+        let last = self.spec_out.len() - 1;
         self.spec_out[0].im = 0.0;
-        let _ = self.inv.process_with_scratch(
-            &mut self.spec_out,
-            &mut self.time_out,
-            &mut self.scratch_inv,
-        );
+        self.spec_out[last].im = 0.0;
+        self.inv
+            .process_with_scratch(
+                &mut self.spec_out,
+                &mut self.time_out,
+                &mut self.scratch_inv,
+            )
+            .expect("buffers come from the FFT's own plan, and bins 0 and N/2 were made real");
         let first = self.margin / self.p * self.q;
         let n = self.step / self.p * self.q;
         out.extend_from_slice(&self.time_out[first..first + n]);
@@ -279,9 +292,14 @@ struct FftStage {
 }
 
 impl FftStage {
-    fn new(rate: u32) -> Result<FftStage, String> {
-        let inner = FftFixedIn::<f32>::new(rate as usize, SR22 as usize, 1024, 2, 1)
-            .map_err(|e| format!("cannot resample {rate} Hz: {e}"))?;
+    fn new(rate: u32) -> Result<FftStage, ResampleError> {
+        let inner =
+            FftFixedIn::<f32>::new(rate as usize, SR22 as usize, 1024, 2, 1).map_err(|e| {
+                ResampleError {
+                    rate,
+                    reason: e.to_string(),
+                }
+            })?;
         let out_buf = inner.output_buffer_allocate(true);
         let to_skip = inner.output_delay();
         Ok(FftStage {

@@ -83,12 +83,9 @@ impl Stft {
                 *d = s * w;
             }
             let rms = (sq / N_FFT as f64).sqrt() as f32;
-            // Lengths come from the plan itself, so the transform cannot fail.
-            let _ = self.fft.process_with_scratch(
-                &mut self.input,
-                &mut self.spectrum,
-                &mut self.scratch,
-            );
+            self.fft
+                .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch)
+                .expect("buffers come from the FFT's own plan, so their lengths match");
             for ((c, m), p) in self.spectrum.iter().zip(&mut self.mag).zip(&mut self.power) {
                 let pw = c.re * c.re + c.im * c.im;
                 *p = pw;

@@ -1,4 +1,4 @@
-//! Dimension 18, `harmonic_ratio`: harmonic/percussive separation by median filtering
+//! Dimension 18, `harmonic_ratio` (`docs/fingerprint.md`): harmonic/percussive separation by median filtering
 //! (Fitzgerald 2010), as librosa `decompose.hpss(S, kernel_size=31, power=2.0, mask=False,
 //! margin=1.0)` on the magnitude spectrogram, streamed one STFT frame at a time.
 //!
@@ -13,11 +13,15 @@
 //! come in runs of 4 neighbours, whose windows share 28 values. A branch-free selection network
 //! (Batcher's odd–even merge sort pruned to ranks 12..=15 of those 28) runs on 4 SSE lanes with
 //! `min`/`max` only, and each of the 4 medians then merges its own 3 other values in with 12
-//! more `min`/`max`: ~19 per median, no data-dependent branch. Lanes are 4 neighbouring bins
-//! for the time medians (4 neighbouring frames at once), and 4 runs of 4 bins, read from copies
-//! of the spectrum split by bin phase mod 4, for the frequency medians. Memory is bounded: a
-//! ring of the last 34 frames.
+//! more `min`/`max`: ~19 per median, no data-dependent branch. Lanes are W neighbouring bins
+//! for the time medians (4 neighbouring frames at once), and W runs of 4 bins, read from copies
+//! of the spectrum split by bin phase mod 4, for the frequency medians. The kernel is generic
+//! over the lanes ([`MedianKernel`]): 8 AVX2 lanes when the CPU has AVX2 (detected at run
+//! time), else 4 SSE lanes on x86-64, else 4 portable lanes; all give the same medians bit for
+//! bit and are tested against each other. Memory is bounded: a ring of the last 34 frames.
 
+use super::{Extractor, Needs, Output, Summary};
+use crate::dsp::stft::Frame;
 use crate::dsp::N_BINS;
 
 /// Median kernel length, in frames (harmonic) and in bins (percussive).
@@ -26,38 +30,140 @@ const KERNEL: usize = 31;
 const HALF: usize = KERNEL / 2;
 /// Frames kept: four output frames `t..=t+3` read frames `t−15..=t+18`.
 const RING: usize = 34;
-/// Floats per frame in the rings: `N_BINS` rounded up to whole 4-lane groups (and to the 8
-/// outputs of a percussive group), plus a cache line so frames 4 KiB apart do not alias.
-const STRIDE: usize = 1040;
-/// 4-bin groups of a frame (the last one is 1 bin and 3 zero pads).
-const TIME_GROUPS: usize = N_BINS.div_ceil(4);
-/// 16-bin groups (4 lanes × 4 neighbouring bins) of the frequency medians.
-const FREQ_GROUPS: usize = N_BINS.div_ceil(16);
+/// Widest SIMD vector, in `f32` lanes (AVX2).
+const MAX_W: usize = 8;
+/// Floats per frame in the rings: `N_BINS` rounded up to whole groups of the widest kernel
+/// (`4·MAX_W` outputs of a percussive group), plus 16 so frames 4 KiB apart do not alias.
+const STRIDE: usize = 4 * MAX_W * N_BINS.div_ceil(4 * MAX_W) + 16;
 /// Reflected bins before bin 0 in the padded spectrum (a multiple of 4, so phases are kept).
 const FREQ_PAD: usize = 16;
 /// Length of each of the 4 phases (bins ≡ 0, 1, 2, 3 mod 4) of the padded spectrum.
 const PHASE_LEN: usize = 272;
 
+/// Groups of `w`-lane vectors that cover the bins, for the time medians.
+const fn time_groups(w: usize) -> usize {
+    N_BINS.div_ceil(w)
+}
+
+/// Groups of the frequency medians: `w` lanes × 4 neighbouring bins.
+const fn freq_groups(w: usize) -> usize {
+    N_BINS.div_ceil(4 * w)
+}
+
 const _: () = assert!(KERNEL == 31 && RING >= KERNEL + 3);
-const _: () = assert!(TIME_GROUPS * 4 <= STRIDE && FREQ_GROUPS * 16 <= STRIDE);
-// Highest padded index read: bin 16·(FREQ_GROUPS−1) + 4·3 + 18, plus FREQ_PAD.
-const _: () = assert!(16 * (FREQ_GROUPS - 1) + 12 + 18 + FREQ_PAD < 4 * PHASE_LEN);
+const _: () = assert!(time_groups(4) * 4 <= STRIDE && time_groups(MAX_W) * MAX_W <= STRIDE);
+const _: () = assert!(freq_groups(4) * 16 <= STRIDE && freq_groups(MAX_W) * 4 * MAX_W <= STRIDE);
+// Highest padded position read by a lane group: `w·(groups − 1) + 34/4 + w − 1` in a phase.
+const _: () = assert!(4 * (freq_groups(4) - 1) + 8 + 3 < PHASE_LEN);
+const _: () = assert!(MAX_W * (freq_groups(MAX_W) - 1) + 8 + MAX_W - 1 < PHASE_LEN);
 const _: () = assert!(N_BINS > KERNEL);
 
-/// Four `f32` lanes: SSE on x86-64 (part of its baseline, so always present), plain arrays
-/// elsewhere. `min`/`max` are SSE `minps`/`maxps`, i.e. `a < b ? a : b` and `a > b ? a : b`;
-/// the magnitudes are never NaN.
+/// The median kernels, all computing the same medians bit for bit: `Portable` everywhere,
+/// `Sse` (4 lanes) on every x86-64, `Avx2` (8 lanes) on x86-64 CPUs that have it, chosen at
+/// run time. Tests compare every kernel the machine runs against the portable one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MedianKernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Sse,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl MedianKernel {
+    /// The fastest kernel this CPU runs.
+    pub fn best() -> MedianKernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return MedianKernel::Avx2;
+            }
+            MedianKernel::Sse
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        MedianKernel::Portable
+    }
+
+    /// Every kernel this CPU runs.
+    pub fn available() -> Vec<MedianKernel> {
+        let mut v = vec![MedianKernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            v.push(MedianKernel::Sse);
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(MedianKernel::Avx2);
+            }
+        }
+        v
+    }
+}
+
+/// A vector of `W` `f32` lanes with lane-wise `min`/`max` (`a < b ? a : b`, `a > b ? a : b`;
+/// the magnitudes are never NaN).
+trait Lanes: Copy {
+    const W: usize;
+    fn load(s: &[f32], i: usize) -> Self;
+    fn store(self, s: &mut [f32], i: usize);
+    fn min(self, o: Self) -> Self;
+    fn max(self, o: Self) -> Self;
+}
+
+/// Four lanes in plain arrays: compiled and tested on every target.
+#[derive(Clone, Copy)]
+struct Portable4([f32; 4]);
+
+impl Lanes for Portable4 {
+    const W: usize = 4;
+
+    #[inline(always)]
+    fn load(s: &[f32], i: usize) -> Self {
+        let mut v = [0.0; 4];
+        v.copy_from_slice(&s[i..i + 4]);
+        Portable4(v)
+    }
+
+    #[inline(always)]
+    fn store(self, s: &mut [f32], i: usize) {
+        s[i..i + 4].copy_from_slice(&self.0);
+    }
+
+    #[inline(always)]
+    fn min(self, o: Self) -> Self {
+        Portable4(std::array::from_fn(|l| {
+            if self.0[l] < o.0[l] {
+                self.0[l]
+            } else {
+                o.0[l]
+            }
+        }))
+    }
+
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        Portable4(std::array::from_fn(|l| {
+            if self.0[l] > o.0[l] {
+                self.0[l]
+            } else {
+                o.0[l]
+            }
+        }))
+    }
+}
+
+/// Four SSE lanes (SSE is part of the x86-64 baseline, so always present).
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
-struct V4(std::arch::x86_64::__m128);
+struct Sse4(std::arch::x86_64::__m128);
 
 #[cfg(target_arch = "x86_64")]
-impl V4 {
+impl Lanes for Sse4 {
+    const W: usize = 4;
+
     #[inline(always)]
-    fn load(s: &[f32], i: usize) -> V4 {
+    fn load(s: &[f32], i: usize) -> Self {
         let s = &s[i..i + 4];
         // SAFETY: SSE is enabled on every x86-64 target, and `s` holds the 4 floats read.
-        V4(unsafe { std::arch::x86_64::_mm_loadu_ps(s.as_ptr()) })
+        Sse4(unsafe { std::arch::x86_64::_mm_loadu_ps(s.as_ptr()) })
     }
 
     #[inline(always)]
@@ -68,68 +174,54 @@ impl V4 {
     }
 
     #[inline(always)]
-    fn min(self, o: V4) -> V4 {
+    fn min(self, o: Self) -> Self {
         // SAFETY: SSE is enabled on every x86-64 target.
-        V4(unsafe { std::arch::x86_64::_mm_min_ps(self.0, o.0) })
+        Sse4(unsafe { std::arch::x86_64::_mm_min_ps(self.0, o.0) })
     }
 
     #[inline(always)]
-    fn max(self, o: V4) -> V4 {
+    fn max(self, o: Self) -> Self {
         // SAFETY: SSE is enabled on every x86-64 target.
-        V4(unsafe { std::arch::x86_64::_mm_max_ps(self.0, o.0) })
-    }
-
-    #[inline(always)]
-    fn to_array(self) -> [f32; 4] {
-        let mut a = [0.0; 4];
-        self.store(&mut a, 0);
-        a
+        Sse4(unsafe { std::arch::x86_64::_mm_max_ps(self.0, o.0) })
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+/// Eight AVX lanes. Only used inside the `#[target_feature(enable = "avx2")]` entry points
+/// below, which are only called when the CPU has AVX2 ([`MedianKernel::best`]); these methods
+/// are always inlined into them.
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
-struct V4([f32; 4]);
+struct Avx8(std::arch::x86_64::__m256);
 
-#[cfg(not(target_arch = "x86_64"))]
-impl V4 {
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx8 {
+    const W: usize = 8;
+
     #[inline(always)]
-    fn load(s: &[f32], i: usize) -> V4 {
-        let mut v = [0.0; 4];
-        v.copy_from_slice(&s[i..i + 4]);
-        V4(v)
+    fn load(s: &[f32], i: usize) -> Self {
+        let s = &s[i..i + 8];
+        // SAFETY: only reached from AVX2-enabled functions called after detecting AVX2, and `s`
+        // holds the 8 floats read.
+        Avx8(unsafe { std::arch::x86_64::_mm256_loadu_ps(s.as_ptr()) })
     }
 
     #[inline(always)]
     fn store(self, s: &mut [f32], i: usize) {
-        s[i..i + 4].copy_from_slice(&self.0);
+        let s = &mut s[i..i + 8];
+        // SAFETY: as `load`; `s` has room for the 8 floats.
+        unsafe { std::arch::x86_64::_mm256_storeu_ps(s.as_mut_ptr(), self.0) }
     }
 
     #[inline(always)]
-    fn min(self, o: V4) -> V4 {
-        V4(std::array::from_fn(|l| {
-            if self.0[l] < o.0[l] {
-                self.0[l]
-            } else {
-                o.0[l]
-            }
-        }))
+    fn min(self, o: Self) -> Self {
+        // SAFETY: as `load`.
+        Avx8(unsafe { std::arch::x86_64::_mm256_min_ps(self.0, o.0) })
     }
 
     #[inline(always)]
-    fn max(self, o: V4) -> V4 {
-        V4(std::array::from_fn(|l| {
-            if self.0[l] > o.0[l] {
-                self.0[l]
-            } else {
-                o.0[l]
-            }
-        }))
-    }
-
-    #[inline(always)]
-    fn to_array(self) -> [f32; 4] {
-        self.0
+    fn max(self, o: Self) -> Self {
+        // SAFETY: as `load`.
+        Avx8(unsafe { std::arch::x86_64::_mm256_max_ps(self.0, o.0) })
     }
 }
 
@@ -148,7 +240,7 @@ macro_rules! compare_exchange {
 /// `+∞` (generated, and checked against sorting by the tests); the compiler drops the half of
 /// a comparator whose result is never read.
 #[inline(always)]
-fn ranks_12_15(mut v: [V4; 28]) -> [V4; 4] {
+fn ranks_12_15<V: Lanes>(mut v: [V; 28]) -> [V; 4] {
     compare_exchange!(v;
         (0, 16), (1, 17), (2, 18), (3, 19), (4, 20), (5, 21), (6, 22), (7, 23), (8, 24), (9, 25),
         (10, 26), (11, 27), (0, 8), (1, 9), (2, 10), (3, 11), (4, 12), (5, 13), (6, 14), (7, 15),
@@ -173,7 +265,7 @@ fn ranks_12_15(mut v: [V4; 28]) -> [V4; 4] {
 /// above `c[3]` cannot be it. With `e` sorted, the 4th smallest of two sorted lists is
 /// `min over i + j = 4 of max(c_i, e_j)` (1-based, `x_0 = −∞`).
 #[inline(always)]
-fn median_of_ranks_and_3(c: &[V4; 4], e: [V4; 3]) -> V4 {
+fn median_of_ranks_and_3<V: Lanes>(c: &[V; 4], e: [V; 3]) -> V {
     let (a, b) = (e[0].min(e[1]), e[0].max(e[1]));
     let (b, e3) = (b.min(e[2]), b.max(e[2]));
     let (e1, e2) = (a.min(b), a.max(b));
@@ -190,8 +282,10 @@ pub struct Hpss {
     /// The reflect-padded frame split by bin phase mod 4 (phase m at `m·PHASE_LEN`), so that
     /// the values lane l needs are contiguous across lanes.
     phases: Vec<f32>,
-    /// Frequency medians of bins ≡ j mod 4 at `j·4·FREQ_GROUPS`, before interleaving.
+    /// Frequency medians of bins ≡ j mod 4 at `j·W·freq_groups(W)`, before interleaving.
     p_phases: Vec<f32>,
+    /// The median kernel in use.
+    kernel: MedianKernel,
     /// Frames pushed in the current segment.
     n: usize,
     /// Frames of the current segment already turned into energy.
@@ -207,13 +301,25 @@ impl Default for Hpss {
 }
 
 impl Hpss {
-    /// An accumulator with no frames yet.
+    /// An accumulator with no frames yet, on the fastest kernel of this CPU.
     pub fn new() -> Self {
+        Self::with_kernel(MedianKernel::best())
+    }
+
+    /// An accumulator with no frames yet, on `kernel`, which must be one of
+    /// [`MedianKernel::available`] (otherwise the best one is used).
+    pub fn with_kernel(kernel: MedianKernel) -> Self {
+        let kernel = if MedianKernel::available().contains(&kernel) {
+            kernel
+        } else {
+            MedianKernel::best()
+        };
         Self {
             ring_s: vec![0.0; RING * STRIDE],
             ring_p: vec![0.0; RING * STRIDE],
             phases: vec![0.0; 4 * PHASE_LEN],
-            p_phases: vec![0.0; 16 * FREQ_GROUPS],
+            p_phases: vec![0.0; STRIDE],
+            kernel,
             n: 0,
             emitted: 0,
             e_h: 0.0,
@@ -274,31 +380,15 @@ impl Hpss {
             let v = s[reflect(i as isize - FREQ_PAD as isize, N_BINS)];
             self.phases[(i % 4) * PHASE_LEN + i / 4] = v;
         }
-        let ph = &self.phases;
-        let out = &mut self.p_phases;
-        for g in 0..FREQ_GROUPS {
-            // Lane l computes bins k+4l ..= k+4l+3, whose windows share bins k+4l−12 ..=
-            // k+4l+15. Bin k+4l+c sits at padded index i = k+4l+u with u = c+16 ≥ 0: phase
-            // u mod 4, position (k+u)/4 + l.
-            let k = 16 * g;
-            let at = |u: usize| V4::load(&ph[(u % 4) * PHASE_LEN..], k / 4 + u / 4);
-            let c = ranks_12_15(std::array::from_fn(|j| at(j + 4)));
-            // Bins k+4l−15, −14, −13 and k+4l+16, +17, +18.
-            let (l, r) = ([at(1), at(2), at(3)], [at(32), at(33), at(34)]);
-            let extras = [
-                [l[0], l[1], l[2]],
-                [l[1], l[2], r[0]],
-                [l[2], r[0], r[1]],
-                [r[0], r[1], r[2]],
-            ];
-            for (j, e) in extras.into_iter().enumerate() {
-                median_of_ranks_and_3(&c, e).store(out, j * 4 * FREQ_GROUPS + 4 * g);
-            }
-        }
-        let dst = &mut self.ring_p[slot..slot + 16 * FREQ_GROUPS];
-        for (i, d) in dst.iter_mut().enumerate() {
-            // Bin i = 16g + 4l + j.
-            *d = out[(i % 4) * 4 * FREQ_GROUPS + i / 4];
+        let (ph, out) = (&self.phases, &mut self.p_phases);
+        let dst = &mut self.ring_p[slot..slot + STRIDE];
+        match self.kernel {
+            MedianKernel::Portable => percussive_medians::<Portable4>(ph, out, dst),
+            #[cfg(target_arch = "x86_64")]
+            MedianKernel::Sse => percussive_medians::<Sse4>(ph, out, dst),
+            // SAFETY: `Avx2` is only selected when the CPU has AVX2 (`with_kernel`).
+            #[cfg(target_arch = "x86_64")]
+            MedianKernel::Avx2 => unsafe { percussive_medians_avx2(ph, out, dst) },
         }
     }
 
@@ -309,55 +399,131 @@ impl Hpss {
             (reflect(t as isize + j as isize - HALF as isize, len) % RING) * STRIDE
         });
         let count = len.saturating_sub(t).min(4);
-        let ring_s = &self.ring_s;
-        let ring_p = &self.ring_p;
-        let mut acc = Energy::default();
-        for g in 0..TIME_GROUPS {
-            let k = 4 * g;
-            let core: [V4; 28] = std::array::from_fn(|j| V4::load(ring_s, offsets[j + 3] + k));
-            let c = ranks_12_15(core);
-            // Frames t−15, t−14, t−13 and t+16, t+17, t+18.
-            let l: [V4; 3] = std::array::from_fn(|i| V4::load(ring_s, offsets[i] + k));
-            let r: [V4; 3] = std::array::from_fn(|i| V4::load(ring_s, offsets[31 + i] + k));
-            let extras = [
-                [l[0], l[1], l[2]],
-                [l[1], l[2], r[0]],
-                [l[2], r[0], r[1]],
-                [r[0], r[1], r[2]],
-            ];
-            for (j, e) in extras.into_iter().enumerate().take(count) {
-                let h = median_of_ranks_and_3(&c, e);
-                let o = offsets[HALF + j];
-                acc.add(V4::load(ring_s, o + k), h, V4::load(ring_p, o + k));
-            }
-        }
-        self.e_h += acc.h.iter().sum::<f64>();
-        self.e_p += acc.p.iter().sum::<f64>();
+        let (ring_s, ring_p) = (&self.ring_s[..], &self.ring_p[..]);
+        let (h, p) = match self.kernel {
+            MedianKernel::Portable => time_medians::<Portable4>(ring_s, ring_p, &offsets, count),
+            #[cfg(target_arch = "x86_64")]
+            MedianKernel::Sse => time_medians::<Sse4>(ring_s, ring_p, &offsets, count),
+            // SAFETY: `Avx2` is only selected when the CPU has AVX2 (`with_kernel`).
+            #[cfg(target_arch = "x86_64")]
+            MedianKernel::Avx2 => unsafe { time_medians_avx2(ring_s, ring_p, &offsets, count) },
+        };
+        self.e_h += h;
+        self.e_p += p;
         self.emitted = t + 4;
     }
 }
 
-/// Per-lane `f64` sums of the masked energies (lanes past `N_BINS` hold `S = 0`).
+/// Frequency medians of one reflect-padded frame split by phase (`ph`), into `dst` in bin
+/// order (`out`: scratch). Lane l of group g computes bins `k+4l ..= k+4l+3` (`k = 4·W·g`),
+/// whose windows share bins `k+4l−12 ..= k+4l+15`. Bin `k+4l+c` sits at padded index
+/// `k+4l+u` with `u = c+16 ≥ 0`: phase `u mod 4`, position `(k+u)/4 + l`.
+#[inline(always)]
+fn percussive_medians<V: Lanes>(ph: &[f32], out: &mut [f32], dst: &mut [f32]) {
+    let groups = freq_groups(V::W);
+    let per_phase = V::W * groups;
+    for g in 0..groups {
+        let k = 4 * V::W * g;
+        let at = |u: usize| V::load(&ph[(u % 4) * PHASE_LEN..], k / 4 + u / 4);
+        let c = ranks_12_15(std::array::from_fn(|j| at(j + 4)));
+        // Bins k+4l−15, −14, −13 and k+4l+16, +17, +18.
+        let (l, r) = ([at(1), at(2), at(3)], [at(32), at(33), at(34)]);
+        let extras = [
+            [l[0], l[1], l[2]],
+            [l[1], l[2], r[0]],
+            [l[2], r[0], r[1]],
+            [r[0], r[1], r[2]],
+        ];
+        for (j, e) in extras.into_iter().enumerate() {
+            median_of_ranks_and_3(&c, e).store(out, j * per_phase + V::W * g);
+        }
+    }
+    for (i, d) in dst[..4 * per_phase].iter_mut().enumerate() {
+        // Bin i = 4·(W·g + l) + j.
+        *d = out[(i % 4) * per_phase + i / 4];
+    }
+}
+
+/// [`percussive_medians`] on 8 AVX lanes.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn percussive_medians_avx2(ph: &[f32], out: &mut [f32], dst: &mut [f32]) {
+    percussive_medians::<Avx8>(ph, out, dst)
+}
+
+/// Time medians of 4 consecutive frames (the first `count` of them) whose 34 context frames
+/// sit at `offsets` in `ring_s`, and their masked energies `(E_h, E_p)`. The windows of the 4
+/// share the 28 frames `t−12..=t+15`.
+#[inline(always)]
+fn time_medians<V: Lanes>(
+    ring_s: &[f32],
+    ring_p: &[f32],
+    offsets: &[usize; 34],
+    count: usize,
+) -> (f64, f64) {
+    let mut acc = Energy::default();
+    for g in 0..time_groups(V::W) {
+        let k = V::W * g;
+        let core: [V; 28] = std::array::from_fn(|j| V::load(ring_s, offsets[j + 3] + k));
+        let c = ranks_12_15(core);
+        // Frames t−15, t−14, t−13 and t+16, t+17, t+18.
+        let l: [V; 3] = std::array::from_fn(|i| V::load(ring_s, offsets[i] + k));
+        let r: [V; 3] = std::array::from_fn(|i| V::load(ring_s, offsets[31 + i] + k));
+        let extras = [
+            [l[0], l[1], l[2]],
+            [l[1], l[2], r[0]],
+            [l[2], r[0], r[1]],
+            [r[0], r[1], r[2]],
+        ];
+        for (j, e) in extras.into_iter().enumerate().take(count) {
+            let h = median_of_ranks_and_3(&c, e);
+            let o = offsets[HALF + j];
+            acc.add(V::load(ring_s, o + k), h, V::load(ring_p, o + k));
+        }
+    }
+    (acc.h.iter().sum(), acc.p.iter().sum())
+}
+
+/// [`time_medians`] on 8 AVX lanes.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn time_medians_avx2(
+    ring_s: &[f32],
+    ring_p: &[f32],
+    offsets: &[usize; 34],
+    count: usize,
+) -> (f64, f64) {
+    time_medians::<Avx8>(ring_s, ring_p, offsets, count)
+}
+
+/// Per-lane `f64` sums of the masked energies (lanes past `N_BINS` hold `S = 0`). Lane `l`
+/// of a `W`-lane kernel sums into slot `l`; the 4-lane kernels use the first 4 slots.
 #[derive(Default)]
 struct Energy {
-    h: [f64; 4],
-    p: [f64; 4],
+    h: [f64; MAX_W],
+    p: [f64; MAX_W],
 }
 
 impl Energy {
-    /// Adds the masked energies of 4 bins: magnitudes `s`, enhanced spectra `h` and `p`.
+    /// Adds the masked energies of `W` bins: magnitudes `s`, enhanced spectra `h` and `p`.
     #[inline(always)]
-    fn add(&mut self, s: V4, h: V4, p: V4) {
-        let (s, z, h, p) = (
-            s.to_array(),
-            h.max(p).to_array(),
-            h.to_array(),
-            p.to_array(),
-        );
-        for l in 0..4 {
-            let (mh, mp) = soft_masks(h[l], p[l], z[l]);
-            let ch = f64::from(s[l] * mh);
-            let cp = f64::from(s[l] * mp);
+    fn add<V: Lanes>(&mut self, s: V, h: V, p: V) {
+        let (mut sa, mut za, mut ha, mut pa) =
+            ([0f32; MAX_W], [0f32; MAX_W], [0f32; MAX_W], [0f32; MAX_W]);
+        s.store(&mut sa, 0);
+        h.max(p).store(&mut za, 0);
+        h.store(&mut ha, 0);
+        p.store(&mut pa, 0);
+        for l in 0..V::W {
+            let (mh, mp) = soft_masks(ha[l], pa[l], za[l]);
+            let ch = f64::from(sa[l] * mh);
+            let cp = f64::from(sa[l] * mp);
             self.h[l] += ch * ch;
             self.p[l] += cp * cp;
         }
@@ -402,6 +568,36 @@ fn reflect(i: isize, n: usize) -> usize {
         m
     } else {
         2 * n - 1 - m
+    }
+}
+
+impl Extractor for Hpss {
+    fn name(&self) -> &'static str {
+        "hpss"
+    }
+
+    fn dimensions(&self) -> &'static [&'static str] {
+        &["harmonic_ratio"]
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            frames: true,
+            ..Needs::default()
+        }
+    }
+
+    fn push_frame(&mut self, frame: &Frame<'_>) {
+        self.push_frame(frame.mag);
+    }
+
+    fn end_segment(&mut self) {
+        Hpss::end_segment(self);
+    }
+
+    fn finish(&mut self, _: &Summary, out: &mut Output) {
+        let (e_h, e_p) = self.energies();
+        out.set("harmonic_ratio", harmonic_ratio(e_h, e_p));
     }
 }
 
@@ -525,7 +721,11 @@ pub(crate) mod tests {
     }
 
     fn run(segments: &[Vec<Vec<f32>>]) -> (f64, f64) {
-        let mut h = Hpss::new();
+        run_on(MedianKernel::best(), segments)
+    }
+
+    fn run_on(kernel: MedianKernel, segments: &[Vec<Vec<f32>>]) -> (f64, f64) {
+        let mut h = Hpss::with_kernel(kernel);
         for seg in segments {
             for f in seg {
                 h.push_frame(f);
@@ -556,37 +756,47 @@ pub(crate) mod tests {
 
     #[test]
     fn percussive_matches_reference() {
-        for f in random_spec(4, 11) {
-            let mut h = Hpss::new();
-            h.push_frame(&f);
-            assert_eq!(h.ring_p[..N_BINS], median_filter_ref(&f)[..]);
+        for kernel in MedianKernel::available() {
+            for f in random_spec(4, 11) {
+                let mut h = Hpss::with_kernel(kernel);
+                h.push_frame(&f);
+                assert_eq!(h.ring_p[..N_BINS], median_filter_ref(&f)[..], "{kernel:?}");
+            }
         }
     }
 
-    #[test]
-    fn network_selects_ranks_12_to_15_and_median() {
+    /// Ranks 12..=15 of 28 values and the median of 31, lane by lane, on lanes of type `V`.
+    fn check_network<V: Lanes>() {
         let mut rng = Rng(78);
-        for _ in 0..2000 {
-            let vals: Vec<[f32; 4]> = (0..31)
+        let w = V::W;
+        for _ in 0..1000 {
+            let vals: Vec<Vec<f32>> = (0..31)
                 .map(|_| {
-                    [
-                        (rng.next() * 3.0).floor() as f32,
-                        rng.next() as f32,
-                        if rng.next() < 0.7 {
-                            0.0
-                        } else {
-                            rng.next() as f32
-                        },
-                        (rng.next() * 40.0).floor() as f32,
-                    ]
+                    (0..w)
+                        .map(|l| match l % 4 {
+                            0 => (rng.next() * 3.0).floor() as f32,
+                            1 => rng.next() as f32,
+                            2 if rng.next() < 0.7 => 0.0,
+                            2 => rng.next() as f32,
+                            _ => (rng.next() * 40.0).floor() as f32,
+                        })
+                        .collect()
                 })
                 .collect();
-            let v: [V4; 28] = std::array::from_fn(|j| V4::load(&vals[j], 0));
+            let v: [V; 28] = std::array::from_fn(|j| V::load(&vals[j], 0));
             let c = ranks_12_15(v);
-            let e: [V4; 3] = std::array::from_fn(|j| V4::load(&vals[28 + j], 0));
-            let m = median_of_ranks_and_3(&c, e).to_array();
-            let c = c.map(V4::to_array);
-            for l in 0..4 {
+            let e: [V; 3] = std::array::from_fn(|j| V::load(&vals[28 + j], 0));
+            let mut m = vec![0.0; w];
+            median_of_ranks_and_3(&c, e).store(&mut m, 0);
+            let c: Vec<Vec<f32>> = c
+                .iter()
+                .map(|x| {
+                    let mut a = vec![0.0; w];
+                    x.store(&mut a, 0);
+                    a
+                })
+                .collect();
+            for l in 0..w {
                 let mut col: Vec<f32> = vals[..28].iter().map(|x| x[l]).collect();
                 col.sort_by(f32::total_cmp);
                 let got: Vec<f32> = c.iter().map(|x| x[l]).collect();
@@ -599,14 +809,79 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn network_selects_ranks_12_to_15_and_median() {
+        check_network::<Portable4>();
+        #[cfg(target_arch = "x86_64")]
+        check_network::<Sse4>();
+        // The AVX2 lanes only run inside an AVX2-enabled function, on a CPU that has it.
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            #[target_feature(enable = "avx2")]
+            fn avx2() {
+                check_network::<Avx8>();
+            }
+            // SAFETY: the CPU has AVX2.
+            unsafe { avx2() }
+        }
+    }
+
+    #[test]
+    fn every_kernel_matches_the_portable_one() {
+        let kernels = MedianKernel::available();
+        println!("kernels on this CPU: {kernels:?}");
+        #[cfg(target_arch = "x86_64")]
+        assert!(kernels.contains(&MedianKernel::Sse));
+        let cases: Vec<Vec<Vec<Vec<f32>>>> = vec![
+            vec![random_spec(50, 31)],
+            vec![random_spec(3, 32), random_spec(40, 33), random_spec(1, 34)],
+            vec![vec![vec![0.0; N_BINS]; 20], vec![vec![1e-40; N_BINS]; 20]],
+        ];
+        for segs in &cases {
+            let mut want = Hpss::with_kernel(MedianKernel::Portable);
+            let mut got: Vec<Hpss> = kernels.iter().map(|&k| Hpss::with_kernel(k)).collect();
+            for seg in segs {
+                for f in seg {
+                    want.push_frame(f);
+                    for h in &mut got {
+                        h.push_frame(f);
+                        // The frequency medians are the same bit for bit.
+                        let slot = ((h.n - 1) % RING) * STRIDE;
+                        assert_eq!(
+                            h.ring_p[slot..slot + N_BINS],
+                            want.ring_p[slot..slot + N_BINS],
+                            "{:?}",
+                            h.kernel
+                        );
+                    }
+                }
+                want.end_segment();
+                got.iter_mut().for_each(Hpss::end_segment);
+            }
+            // The energies differ only by the order of the f64 sums.
+            for h in &got {
+                let (a, b) = (h.energies(), want.energies());
+                for (x, y) in [(a.0, b.0), (a.1, b.1)] {
+                    assert!(
+                        (x - y).abs() <= 1e-12 * y.abs(),
+                        "{:?}: {a:?} vs {b:?}",
+                        h.kernel
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn matches_reference_on_random_spectrograms() {
         for (frames, seed) in [(50, 1), (3, 2), (1, 3), (15, 4), (16, 5), (17, 6), (31, 7)] {
             let spec = random_spec(frames, seed);
-            assert_close(
-                run(std::slice::from_ref(&spec)),
-                hpss_ref(&spec),
-                &format!("{frames} frames"),
-            );
+            for kernel in MedianKernel::available() {
+                assert_close(
+                    run_on(kernel, std::slice::from_ref(&spec)),
+                    hpss_ref(&spec),
+                    &format!("{kernel:?}, {frames} frames"),
+                );
+            }
         }
         for frames in [2, 32, 33, 47, 64] {
             let spec = random_spec(frames, 100 + frames as u64);
@@ -761,35 +1036,37 @@ pub(crate) mod tests {
     #[test]
     #[ignore]
     fn timing_per_frame() {
-        // Four minutes of frames; random magnitudes.
+        // Four minutes of frames; random magnitudes; every kernel of this CPU.
         let pool = random_spec(64, 99);
         let frames = 10_336;
-        let mut h = Hpss::new();
-        let wall = std::time::Instant::now();
-        let cpu = thread_cpu_secs();
-        for t in 0..frames {
-            h.push_frame(&pool[(t * 7) % pool.len()]);
+        for kernel in MedianKernel::available() {
+            let mut h = Hpss::with_kernel(kernel);
+            let wall = std::time::Instant::now();
+            let cpu = thread_cpu_secs();
+            for t in 0..frames {
+                h.push_frame(&pool[(t * 7) % pool.len()]);
+            }
+            h.end_segment();
+            let wall = wall.elapsed().as_secs_f64();
+            let cpu = thread_cpu_secs().zip(cpu).map(|(b, a)| b - a);
+            let (e_h, e_p) = h.energies();
+            println!(
+                "HPSS {kernel:?}: {frames} frames, {:.2} µs/frame CPU ({:.2} wall), ratio {}",
+                cpu.unwrap_or(wall) * 1e6 / frames as f64,
+                wall * 1e6 / frames as f64,
+                harmonic_ratio(e_h, e_p)
+            );
+            // The parts: frequency medians alone.
+            let cpu0 = thread_cpu_secs().unwrap_or(0.0);
+            for t in 0..frames {
+                let slot = (t % RING) * STRIDE;
+                h.percussive(slot);
+            }
+            let cpu1 = thread_cpu_secs().unwrap_or(0.0);
+            println!(
+                "  of which frequency medians {:.2} µs/frame",
+                (cpu1 - cpu0) * 1e6 / frames as f64
+            );
         }
-        h.end_segment();
-        let wall = wall.elapsed().as_secs_f64();
-        let cpu = thread_cpu_secs().zip(cpu).map(|(b, a)| b - a);
-        let (e_h, e_p) = h.energies();
-        println!(
-            "HPSS: {frames} frames, {:.2} µs/frame CPU ({:.2} wall), ratio {}",
-            cpu.unwrap_or(wall) * 1e6 / frames as f64,
-            wall * 1e6 / frames as f64,
-            harmonic_ratio(e_h, e_p)
-        );
-        // The parts: frequency medians alone.
-        let cpu0 = thread_cpu_secs().unwrap_or(0.0);
-        for t in 0..frames {
-            let slot = (t % RING) * STRIDE;
-            h.percussive(slot);
-        }
-        let cpu1 = thread_cpu_secs().unwrap_or(0.0);
-        println!(
-            "  of which frequency medians {:.2} µs/frame",
-            (cpu1 - cpu0) * 1e6 / frames as f64
-        );
     }
 }

@@ -1,10 +1,13 @@
-//! BS.1770-4 / EBU R128 loudness: integrated loudness with gating blocks pooled over the
-//! segments, and short-term loudness every second for its variation.
+//! BS.1770-4 / EBU R128 loudness (`docs/fingerprint.md`, rows 8 and 22): integrated loudness
+//! with gating blocks pooled over the segments, and short-term loudness every second for its
+//! variation.
 //!
 //! Written here rather than taken from the `ebur128` crate, which computes the same thing (its
 //! results are the reference of the tests below) but cost 14 % of a whole full-mode analysis:
 //! this meter keeps only what the two dimensions need (100 ms sub-block energies) and filters
 //! each channel in a tight loop.
+
+use super::{Extractor, Needs, Output, Summary};
 
 /// K-weighting: the BS.1770 pre-filter (high shelf) and RLB high-pass, as two biquads whose
 /// coefficients are derived for any sample rate (the analog prototypes of libebur128).
@@ -105,16 +108,15 @@ impl Loudness {
         }
     }
 
-    pub fn begin_segment(&mut self) -> Result<(), String> {
+    pub fn begin_segment(&mut self) {
         self.states.iter_mut().for_each(|s| *s = State::default());
         self.subs.clear();
         self.acc.iter_mut().for_each(|a| *a = 0.0);
         self.acc_len = 0;
-        Ok(())
     }
 
     /// Adds interleaved samples (whole frames).
-    pub fn push(&mut self, x: &[f32]) -> Result<(), String> {
+    pub fn push(&mut self, x: &[f32]) {
         let ch = self.weights.len();
         let mut rest = x;
         while rest.len() >= ch {
@@ -144,7 +146,6 @@ impl Loudness {
                 self.close_sub_block();
             }
         }
-        Ok(())
     }
 
     /// Filters every weighted channel of `now` (interleaved frames) in turn.
@@ -239,6 +240,41 @@ impl Loudness {
     }
 }
 
+impl Extractor for Loudness {
+    fn name(&self) -> &'static str {
+        "loudness"
+    }
+
+    fn dimensions(&self) -> &'static [&'static str] {
+        &["lufs", "loudness_variation_std"]
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            interleaved: true,
+            ..Needs::default()
+        }
+    }
+
+    fn begin_segment(&mut self) {
+        Loudness::begin_segment(self);
+    }
+
+    fn push_interleaved(&mut self, x: &[f32]) {
+        self.push(x);
+    }
+
+    fn end_segment(&mut self) {
+        Loudness::end_segment(self);
+    }
+
+    fn finish(&mut self, _: &Summary, out: &mut Output) {
+        let lufs = self.integrated();
+        out.set("lufs", lufs);
+        out.set("loudness_variation_std", self.variation(lufs));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,9 +315,9 @@ mod tests {
             }
             let (want_i, want_st) = reference(&x, rate, ch);
             let mut l = Loudness::new(rate, ch, None);
-            l.begin_segment().unwrap();
+            l.begin_segment();
             for c in x.chunks(3001 * ch) {
-                l.push(c).unwrap();
+                l.push(c);
             }
             l.end_segment();
             let got = l.integrated();
@@ -296,8 +332,8 @@ mod tests {
     #[test]
     fn silence_reads_minus_70() {
         let mut l = Loudness::new(44100, 2, None);
-        l.begin_segment().unwrap();
-        l.push(&vec![0.0; 44100 * 2 * 5]).unwrap();
+        l.begin_segment();
+        l.push(&vec![0.0; 44100 * 2 * 5]);
         l.end_segment();
         assert_eq!(l.integrated(), -70.0);
         assert_eq!(l.variation(-70.0), 0.0);

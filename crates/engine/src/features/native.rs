@@ -1,123 +1,10 @@
-//! Dimensions read at the file's own rate: the band spectrum, crest factor, per-second block
-//! statistics and the stereo image.
+//! Dimensions read from every sample at the file's own rate: crest factor, the per-second block
+//! statistics and the stereo image (`docs/fingerprint.md`, rows 9 and 21–25).
 
-use std::sync::Arc;
+use super::{Extractor, Needs, Output, Summary};
 
-use realfft::{RealFftPlanner, RealToComplex};
-
-/// Welch frame length for the band spectrum.
-const WELCH_N: usize = 8192;
-const BAND_EDGES: [f64; 8] = [20.0, 60.0, 250.0, 500.0, 2000.0, 4000.0, 8000.0, 20000.0];
 /// −60 dBFS as an RMS amplitude.
 pub const ACTIVE_RMS: f64 = 1e-3;
-
-/// Welch power spectrum of the mono mix: Hann frames of 8192, 50 % overlap, `|X|^2` summed.
-pub struct Welch {
-    fft: Arc<dyn RealToComplex<f32>>,
-    window: Vec<f32>,
-    buf: Vec<f32>,
-    input: Vec<f32>,
-    spectrum: Vec<realfft::num_complex::Complex<f32>>,
-    scratch: Vec<realfft::num_complex::Complex<f32>>,
-    power: Vec<f64>,
-    /// Frames taken in the current segment.
-    seg_frames: usize,
-    rate: f64,
-}
-
-impl Welch {
-    pub fn new(rate: u32) -> Welch {
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(WELCH_N);
-        let window = crate::dsp::hann(WELCH_N)
-            .into_iter()
-            .map(|w| w as f32)
-            .collect();
-        Welch {
-            spectrum: fft.make_output_vec(),
-            scratch: fft.make_scratch_vec(),
-            fft,
-            window,
-            buf: Vec::with_capacity(2 * WELCH_N),
-            input: vec![0.0; WELCH_N],
-            power: vec![0.0; WELCH_N / 2 + 1],
-            seg_frames: 0,
-            rate: rate as f64,
-        }
-    }
-
-    pub fn push(&mut self, mono: &[f32]) {
-        let mut rest = mono;
-        while !rest.is_empty() {
-            let take = (WELCH_N - self.buf.len()).min(rest.len());
-            self.buf.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if self.buf.len() == WELCH_N {
-                self.frame();
-                self.buf.drain(..WELCH_N / 2);
-            }
-        }
-    }
-
-    fn frame(&mut self) {
-        for ((d, &s), &w) in self.input.iter_mut().zip(&self.buf).zip(&self.window) {
-            *d = s * w;
-        }
-        self.input[self.buf.len()..].fill(0.0);
-        // Lengths come from the plan itself, so the transform cannot fail.
-        let _ =
-            self.fft
-                .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch);
-        for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
-            *p += (c.re as f64).powi(2) + (c.im as f64).powi(2);
-        }
-        self.seg_frames += 1;
-    }
-
-    /// Ends a segment. A segment shorter than one frame still counts, zero-padded, so that short
-    /// files get a spectrum; otherwise the incomplete last frame is dropped (as scipy's Welch).
-    pub fn end_segment(&mut self) {
-        if self.seg_frames == 0 && !self.buf.is_empty() {
-            self.frame();
-        }
-        self.buf.clear();
-        self.seg_frames = 0;
-    }
-
-    /// Power in each of the seven bands (bins whose centre lies in the band, below Nyquist).
-    pub fn band_powers(&self) -> [f64; 7] {
-        let nyquist = self.rate / 2.0;
-        let mut bands = [0f64; 7];
-        for (k, &p) in self.power.iter().enumerate() {
-            let f = k as f64 * self.rate / WELCH_N as f64;
-            if f >= nyquist {
-                break;
-            }
-            if let Some(b) = (0..7).find(|&b| f >= BAND_EDGES[b] && f < BAND_EDGES[b + 1]) {
-                bands[b] += p;
-            }
-        }
-        bands
-    }
-}
-
-/// The seven band fractions (1/7 each for silence) and `bass_mid_ratio` in dB.
-pub fn bands_and_ratio(p: [f64; 7]) -> ([f64; 7], f64) {
-    let total: f64 = p.iter().sum();
-    let fractions = if total > 0.0 {
-        p.map(|v| v / total)
-    } else {
-        [1.0 / 7.0; 7]
-    };
-    let bass = p[1];
-    let mid = p[2] + p[3];
-    let ratio = match (bass > 0.0, mid > 0.0) {
-        (false, false) => 0.0,
-        (true, false) => 60.0,
-        (false, true) => -60.0,
-        (true, true) => (10.0 * (bass / mid).log10()).clamp(-60.0, 60.0),
-    };
-    (fractions, ratio)
-}
 
 /// Peak, RMS, 1 s blocks and the stereo sums, over all samples pushed.
 pub struct Native {
@@ -330,6 +217,46 @@ pub fn pop_std(values: impl Iterator<Item = f64> + Clone) -> f64 {
     }
     let mean = sum / n as f64;
     (values.map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt()
+}
+
+impl Extractor for Native {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn dimensions(&self) -> &'static [&'static str] {
+        &[
+            "crest_db",
+            "dynamic_range_variation",
+            "peak_consistency",
+            "stereo_width",
+            "phase_correlation",
+        ]
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            interleaved: true,
+            ..Needs::default()
+        }
+    }
+
+    fn push_interleaved(&mut self, x: &[f32]) {
+        self.push(x);
+    }
+
+    fn end_segment(&mut self) {
+        Native::end_segment(self);
+    }
+
+    fn finish(&mut self, _: &Summary, out: &mut Output) {
+        let (stereo_width, phase_correlation) = self.stereo_image();
+        out.set("crest_db", self.crest_db());
+        out.set("dynamic_range_variation", self.dynamic_range_variation());
+        out.set("peak_consistency", self.peak_consistency());
+        out.set("stereo_width", stereo_width);
+        out.set("phase_correlation", phase_correlation);
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Dimension 19, `pitch_stability`: streaming YIN (de Cheveigné & Kawahara 2002) on the mono
-//! mix at 22 050 Hz, as defined in `docs/fingerprint-v1.md`.
+//! mix at 22 050 Hz, as defined in `docs/fingerprint.md`.
 //!
 //! Frames of 2048 samples at hop 1024 start at sample 0 of each segment (no centring). The
 //! difference function is YIN's, over a fixed integration window (the paper's eq. 1):
@@ -17,6 +17,8 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
+use super::{Extractor, Needs, Output, Summary};
+use crate::dsp::stats::median;
 use crate::dsp::SR22;
 
 /// YIN frame length in samples.
@@ -145,7 +147,7 @@ impl PitchTracker {
             return 0.0;
         }
         let mut d = self.deltas.clone();
-        let median = median_f32(&mut d);
+        let median = median(&mut d).unwrap_or(0.0);
         let v = 1.0 / (1.0 + median / 100.0);
         if v.is_finite() {
             v
@@ -203,14 +205,14 @@ impl PitchTracker {
         // Cross-correlation r(τ) = Σ_{j<W} x_j x_{j+τ} = IFFT(conj(FFT(x[..W]))·FFT(x))(τ) / FFT_LEN.
         self.fft
             .process_with_scratch(&mut self.time, &mut self.spec, &mut self.scratch_fwd)
-            .ok()?;
+            .expect("buffers come from the FFT's own plan, so their lengths match");
         self.fft
             .process_with_scratch(
                 &mut self.time_win,
                 &mut self.spec_win,
                 &mut self.scratch_fwd,
             )
-            .ok()?;
+            .expect("buffers come from the FFT's own plan, so their lengths match");
         for (c, w) in self.spec.iter_mut().zip(&self.spec_win) {
             *c *= w.conj();
         }
@@ -220,7 +222,7 @@ impl PitchTracker {
         self.spec[last].im = 0.0;
         self.ifft
             .process_with_scratch(&mut self.spec, &mut self.time, &mut self.scratch_inv)
-            .ok()?;
+            .expect("buffers come from the FFT's own plan, and bins 0 and N/2 were made real");
         let scale = 1.0 / FFT_LEN as f64;
 
         // d(τ) = Σ_{j<W} x_j² + Σ_{τ≤j<τ+W} x_j² − 2 r(τ), and d′ from its running sum.
@@ -262,20 +264,33 @@ impl PitchTracker {
     }
 }
 
-/// Median of `v` (mean of the two middle values for an even count), in `f64`. `v` is reordered.
-fn median_f32(v: &mut [f32]) -> f64 {
-    let n = v.len();
-    if n == 0 {
-        return 0.0;
+impl Extractor for PitchTracker {
+    fn name(&self) -> &'static str {
+        "pitch"
     }
-    let mid = n / 2;
-    let (lower, m, _) = v.select_nth_unstable_by(mid, f32::total_cmp);
-    let hi = f64::from(*m);
-    if n % 2 == 1 {
-        return hi;
+
+    fn dimensions(&self) -> &'static [&'static str] {
+        &["pitch_stability"]
     }
-    let lo = lower.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    0.5 * (f64::from(lo) + hi)
+
+    fn needs(&self) -> Needs {
+        Needs {
+            mono22: true,
+            ..Needs::default()
+        }
+    }
+
+    fn push_mono22(&mut self, x: &[f32]) {
+        self.push(x);
+    }
+
+    fn end_segment(&mut self) {
+        PitchTracker::end_segment(self);
+    }
+
+    fn finish(&mut self, _: &Summary, out: &mut Output) {
+        out.set("pitch_stability", PitchTracker::finish(self));
+    }
 }
 
 #[cfg(test)]
@@ -332,7 +347,7 @@ mod tests {
         }
         let mut t = PitchTracker::new();
         t.pending.extend_from_slice(&x);
-        let _ = t.frame_f0();
+        t.frame_f0();
         let xs: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
         let mut cum = 0.0;
         for tau in 1..=TAU_MAX + 1 {
@@ -462,13 +477,6 @@ mod tests {
         assert_eq!(t.frames(), 50);
         assert!(t.deltas.is_empty());
         assert_eq!(t.finish(), 0.0);
-    }
-
-    #[test]
-    fn median_even_and_odd() {
-        assert_eq!(median_f32(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median_f32(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert_eq!(median_f32(&mut []), 0.0);
     }
 
     /// `cargo test --release -p sonoprint-engine --lib pitch -- --ignored --nocapture`

@@ -1,10 +1,13 @@
-//! Frame statistics of the `22k` STFT: silence, centroid, rolloff, flatness and chroma.
+//! Frame statistics of the `22k` STFT: silence, centroid, rolloff, flatness and chroma
+//! (`docs/fingerprint.md`, rows 14–17 and 20).
 
 use crate::dsp::chroma::ChromaFilterbank;
 use crate::dsp::stft::Frame;
 use crate::dsp::{N_BINS, N_FFT, SR22};
 
 use super::native::ACTIVE_RMS;
+use super::{Extractor, Needs, Output, Summary};
+use crate::dsp::stats::median;
 
 pub struct Spectral {
     chroma_fb: ChromaFilterbank,
@@ -87,15 +90,15 @@ impl Spectral {
     }
 
     pub fn spectral_centroid(&mut self) -> f64 {
-        (median(&mut self.centroid) / 8000.0).clamp(0.0, 1.0)
+        (median(&mut self.centroid).unwrap_or(0.0) / 8000.0).clamp(0.0, 1.0)
     }
 
     pub fn spectral_rolloff(&mut self) -> f64 {
-        (median(&mut self.rolloff) / 10_000.0).clamp(0.0, 1.0)
+        (median(&mut self.rolloff).unwrap_or(0.0) / 10_000.0).clamp(0.0, 1.0)
     }
 
     pub fn spectral_flatness(&mut self) -> f64 {
-        median(&mut self.flatness).clamp(0.0, 1.0)
+        median(&mut self.flatness).unwrap_or(0.0).clamp(0.0, 1.0)
     }
 
     pub fn chroma_energy(&self) -> f64 {
@@ -105,20 +108,6 @@ impl Spectral {
             (self.chroma_sum / self.chroma_frames as f64).clamp(0.0, 1.0)
         }
     }
-}
-
-/// Median as numpy computes it (mean of the two middle values for an even count); 0 if empty.
-pub fn median(v: &mut [f32]) -> f64 {
-    let n = v.len();
-    if n == 0 {
-        return 0.0;
-    }
-    let (_, &mut hi, _) = v.select_nth_unstable_by(n / 2, f32::total_cmp);
-    if n % 2 == 1 {
-        return hi as f64;
-    }
-    let lo = v[..n / 2].iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    (lo as f64 + hi as f64) / 2.0
 }
 
 /// Sum in eight interleaved lanes: float addition is not associative, so a plain `sum` stays
@@ -146,6 +135,41 @@ fn fast_ln(x: f32) -> f32 {
     e as f32 * std::f32::consts::LN_2 + p
 }
 
+impl Extractor for Spectral {
+    fn name(&self) -> &'static str {
+        "spectral"
+    }
+
+    fn dimensions(&self) -> &'static [&'static str] {
+        &[
+            "silence_ratio",
+            "spectral_centroid",
+            "spectral_rolloff",
+            "spectral_flatness",
+            "chroma_energy",
+        ]
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            frames: true,
+            ..Needs::default()
+        }
+    }
+
+    fn push_frame(&mut self, frame: &Frame<'_>) {
+        self.push(frame);
+    }
+
+    fn finish(&mut self, _: &Summary, out: &mut Output) {
+        out.set("silence_ratio", self.silence_ratio());
+        out.set("spectral_centroid", self.spectral_centroid());
+        out.set("spectral_rolloff", self.spectral_rolloff());
+        out.set("spectral_flatness", self.spectral_flatness());
+        out.set("chroma_energy", self.chroma_energy());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,12 +181,5 @@ mod tests {
             assert!((fast_ln(x) - x.ln()).abs() < 2e-5, "{x}");
             x *= 1.37;
         }
-    }
-
-    #[test]
-    fn median_like_numpy() {
-        assert_eq!(median(&mut []), 0.0);
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
     }
 }
