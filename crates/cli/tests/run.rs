@@ -281,7 +281,20 @@ fn kill_9_at_random_moments_then_finish() {
     let mut rng = Rng(0x5eed_0f50_0f9a_1e00);
     for round in 0..4 {
         let mut child = spawn(&lib.data, &["run", "--jobs", "2"]);
-        let wait = rng.range(100, 1500);
+        // Kill at a random moment while the run writes: once it has written a random number of
+        // results more (a share of what is left), plus a random few milliseconds, whatever the
+        // machine's speed (fixed waits killed before the first write on a loaded machine).
+        let so_far = count(&lib.db(), "SELECT COUNT(*) FROM track_fingerprints");
+        let left = (lib.good.len() as i64 - so_far).max(1) as u64;
+        let target = so_far + rng.range(1, (left / 5).max(2)) as i64;
+        let t0 = Instant::now();
+        while child.try_wait().unwrap().is_none()
+            && count(&lib.db(), "SELECT COUNT(*) FROM track_fingerprints") < target
+            && t0.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let wait = rng.range(0, 40);
         std::thread::sleep(Duration::from_millis(wait));
         if child.try_wait().unwrap().is_none() {
             killed_running += 1;
@@ -291,7 +304,7 @@ fn kill_9_at_random_moments_then_finish() {
         let db = lib.db();
         assert_eq!(integrity(&db), "ok", "after kill {round}");
         eprintln!(
-            "kill {round} after {wait} ms ({status}): {} fingerprints, {} failures, {} claims",
+            "kill {round} at {target}+ results and {wait} ms ({status}): {} fingerprints, {} failures, {} claims",
             count(&db, "SELECT COUNT(*) FROM track_fingerprints"),
             count(&db, "SELECT COUNT(*) FROM failures"),
             count(&db, "SELECT COUNT(*) FROM claims"),

@@ -8,8 +8,8 @@ use rusqlite::Connection;
 use sonoprint_core::{Analysis, Fingerprint, Metadata, Mode};
 
 use super::*;
-use crate::Outcome;
 use crate::conformance::{make_files, AURALIS_SCHEMA};
+use crate::Outcome;
 
 const LONG: Duration = Duration::from_secs(600);
 
