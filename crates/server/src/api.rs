@@ -190,7 +190,65 @@ pub async fn failures(
 
 /// `GET /api/v1/openapi.json`.
 pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| openapi_document().to_string());
+    ([(header::CONTENT_TYPE, "application/json")], doc.as_str())
+}
+
+/// The OpenAPI document, with the fingerprint's schema made from the one list of dimensions, so
+/// that the API cannot describe other dimensions than the engine computes and the store keeps.
+fn openapi_document() -> Value {
+    let mut doc: Value = match serde_json::from_str(OPENAPI) {
+        Ok(v) => v,
+        // The file is part of the build and checked by a test: this is a bug, say so.
+        Err(e) => return json!({"error": format!("openapi.json is not valid JSON: {e}")}),
+    };
+    let properties: serde_json::Map<String, Value> = sonoprint_core::DIMENSIONS
+        .iter()
+        .map(|d| {
+            (
+                d.name.to_string(),
+                json!({
+                    "type": "number",
+                    "description": format!("{} Unit: {}.", d.description.trim(), d.unit),
+                    "minimum": d.min,
+                    "maximum": d.max,
+                }),
+            )
+        })
+        .collect();
+    doc["components"]["schemas"]["Fingerprint"] = json!({
+        "type": "object",
+        "description": "The dimensions of the fingerprint, in table order (docs/fingerprint.md).",
+        "required": sonoprint_core::Fingerprint::NAMES,
+        "properties": properties,
+        "additionalProperties": false,
+    });
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_schema_is_the_list_of_dimensions() {
+        let doc = openapi_document();
+        assert!(doc.get("error").is_none(), "{doc}");
+        let fp = &doc["components"]["schemas"]["Fingerprint"];
+        let names: Vec<&str> = fp["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(names, sonoprint_core::Fingerprint::NAMES);
+        assert_eq!(fp["properties"]["lufs"]["minimum"], -70.0);
+        assert_eq!(
+            doc["openapi"].as_str().map(|v| v.starts_with('3')),
+            Some(true)
+        );
+    }
 }
 
 /// `GET /metrics`.
