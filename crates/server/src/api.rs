@@ -227,6 +227,24 @@ fn openapi_document() -> Value {
     doc
 }
 
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let free = state.slots.available_permits();
+    let text = state.metrics.render(
+        state.waiting.load(Ordering::SeqCst),
+        state.jobs.saturating_sub(free),
+        state.jobs,
+        state.started.elapsed(),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,22 +267,4 @@ mod tests {
             Some(true)
         );
     }
-}
-
-/// `GET /metrics`.
-pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let free = state.slots.available_permits();
-    let text = state.metrics.render(
-        state.waiting.load(Ordering::SeqCst),
-        state.jobs.saturating_sub(free),
-        state.jobs,
-        state.started.elapsed(),
-    );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
 }

@@ -385,12 +385,13 @@ pub(crate) fn store_outcome_writes_one_result_without_a_claim<H: Harness>() {
         .track_id_by_path(&music(dir.path()).join("00001.flac"))
         .unwrap()
         .unwrap();
+    let other_meta = std::fs::metadata(music(dir.path()).join("00001.flac")).unwrap();
     s.store_outcome(&Outcome::Failed {
         job: Job {
             track_id: other,
             path: music(dir.path()).join("00001.flac"),
-            filesize: 1001,
-            mtime_ns: mtime,
+            filesize: other_meta.len(),
+            mtime_ns: mtime_ns(&other_meta),
         },
         class: ErrorClass::NotAudio,
         message: "content is text".into(),
