@@ -18,10 +18,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as Sql;
@@ -29,36 +27,10 @@ use rusqlite::Connection;
 use serde_json::{json, Value};
 
 mod common;
-use common::wav;
+use common::{ok, start, wav, Rng, Server};
 
 /// The 25 dimension columns of `track_fingerprints`, in the order of the player's DDL.
-const DIMS: [&str; 25] = [
-    "sub_bass_pct",
-    "bass_pct",
-    "low_mid_pct",
-    "mid_pct",
-    "upper_mid_pct",
-    "presence_pct",
-    "air_pct",
-    "lufs",
-    "crest_db",
-    "bass_mid_ratio",
-    "tempo_bpm",
-    "rhythm_stability",
-    "transient_density",
-    "silence_ratio",
-    "spectral_centroid",
-    "spectral_rolloff",
-    "spectral_flatness",
-    "harmonic_ratio",
-    "pitch_stability",
-    "chroma_energy",
-    "dynamic_range_variation",
-    "loudness_variation_std",
-    "peak_consistency",
-    "stereo_width",
-    "phase_correlation",
-];
+const DIMS: [&str; 25] = sonoprint_engine::Fingerprint::NAMES;
 
 /// The three columns of `tracks` that sonoprint may write.
 const STATUS_COLS: [&str; 3] = [
@@ -176,22 +148,6 @@ CREATE INDEX idx_similarity_graph_track_id ON similarity_graph(track_id, rank);
 CREATE INDEX idx_similarity_graph_similar_track_id ON similarity_graph(similar_track_id);
 "
     )
-}
-
-/// A fixed-seed xorshift generator: the "random" moments are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo)
-    }
 }
 
 /// A player's fingerprint row to put in before sonoprint runs.
@@ -454,18 +410,6 @@ impl Lib {
     fn all_tracks(&self) -> usize {
         self.good.len() + self.broken.len()
     }
-}
-
-/// The stdout of a command that must have succeeded (the message shows both streams).
-fn ok(out: Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// Logs every INSERT and UPDATE of `track_fingerprints` into `test_fp_writes`, and every
@@ -1599,55 +1543,6 @@ fn a_changed_file_is_recomputed_and_an_unchanged_failure_is_not_retried() {
 
 // ---------------------------------------------------------------------------------------------
 // 8. serve.
-
-struct Server {
-    child: Child,
-    base: String,
-    _log: mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(mut cmd: Command) -> Server {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut server = Server {
-        child,
-        base: String::new(),
-        _log: rx,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.base.is_empty() {
-        let line = server
-            ._log
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the server did not say where it listens");
-        if let Some(i) = line.find("listening on http://") {
-            let addr = line[i + "listening on http://".len()..]
-                .split_whitespace()
-                .next()
-                .unwrap();
-            let port = addr.rsplit(':').next().unwrap();
-            server.base = format!("http://127.0.0.1:{port}");
-        }
-    }
-    server
-}
 
 fn fingerprint(s: &Server, id: i64, path: &Path) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()

@@ -27,7 +27,7 @@ const BIG: usize = 400;
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../engine/tests/fixtures");
 
 mod common;
-use common::{command, ok, sonoprint};
+use common::{command, ok, sonoprint, Rng};
 
 fn spawn(data: &Path, args: &[&str]) -> Child {
     command(data, args)
@@ -58,22 +58,6 @@ fn wav(path: &Path, secs: f64, freq: f64) {
         w.write_sample((s * 12000.0) as i16).unwrap();
     }
     w.finalize().unwrap();
-}
-
-/// A fixed-seed xorshift generator: the "random" moments are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo)
-    }
 }
 
 struct Lib {

@@ -3,30 +3,15 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test with its place
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sonoprint_engine::Fingerprint;
 
 mod common;
-use common::wav;
-
-struct Server {
-    child: Child,
-    base: String,
-    _log: mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{start, wav, Server};
 
 fn command(data: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sonoprint"));
@@ -36,44 +21,9 @@ fn command(data: &Path, args: &[&str]) -> Command {
         .args(args)
         .env_remove("SONOPRINT_HOME")
         .env_remove("SONOPRINT_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env_remove("SONOPRINT_AURALIS")
+        .stdin(Stdio::null());
     c
-}
-
-/// Starts the server and waits for its "listening on" line.
-fn start(mut cmd: Command) -> Server {
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    // From here on, Drop kills and reaps the server whatever happens.
-    let mut server = Server {
-        child,
-        base: String::new(),
-        _log: rx,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.base.is_empty() {
-        let line = server
-            ._log
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the server did not say where it listens");
-        if let Some(i) = line.find("listening on http://") {
-            let addr = line[i + "listening on http://".len()..]
-                .split_whitespace()
-                .next()
-                .unwrap();
-            let port = addr.rsplit(':').next().unwrap();
-            server.base = format!("http://127.0.0.1:{port}");
-        }
-    }
-    server
 }
 
 fn agent() -> ureq::Agent {

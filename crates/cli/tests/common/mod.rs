@@ -14,6 +14,7 @@ pub fn command(data: &Path, args: &[&str]) -> Command {
         .args(args)
         .env_remove("SONOPRINT_HOME")
         .env_remove("SONOPRINT_FFMPEG")
+        .env_remove("SONOPRINT_AURALIS")
         .env_remove("RUST_LOG");
     c
 }
@@ -50,4 +51,77 @@ pub fn wav(path: &Path, secs: f64, freq: f64) {
             .unwrap();
     }
     w.finalize().unwrap();
+}
+
+/// A small deterministic PRNG (xorshift) for random moments and choices that a test can
+/// replay.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `[lo, hi)`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo)
+    }
+}
+
+/// A running `sonoprint serve`, killed when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    _log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cmd` (a `serve --port 0` command) and waits for the line that says where it
+/// listens.
+pub fn start(mut cmd: Command) -> Server {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut server = Server {
+        child,
+        base: String::new(),
+        _log: rx,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.base.is_empty() {
+        let line = server
+            ._log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the server did not say where it listens");
+        if let Some(i) = line.find("listening on http://") {
+            let addr = line[i + "listening on http://".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap();
+            let port = addr.rsplit(':').next().unwrap();
+            server.base = format!("http://127.0.0.1:{port}");
+        }
+    }
+    server
 }
