@@ -45,7 +45,7 @@ pub(crate) fn make_files(dir: &Path, n: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-fn analysis(seed: f64, mode: Mode) -> Analysis {
+pub(crate) fn analysis(seed: f64, mode: Mode) -> Analysis {
     let mut values = [0.0; 25];
     for (i, v) in values.iter_mut().enumerate() {
         *v = seed + i as f64 / 100.0;

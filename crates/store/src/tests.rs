@@ -4,9 +4,10 @@ use rusqlite::Connection;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sonoprint_core::{Analysis, Fingerprint, Metadata, Mode, FINGERPRINT_VERSION};
+use sonoprint_core::{Fingerprint, Mode};
 
 use super::*;
+use crate::conformance::analysis;
 
 const LONG: Duration = Duration::from_secs(600);
 
@@ -36,36 +37,10 @@ fn library(path: &Path, n: usize) -> SqliteLibrary {
     s
 }
 
-fn analysis(seed: f64) -> Analysis {
-    let mut values = [0.0; 25];
-    for (i, v) in values.iter_mut().enumerate() {
-        *v = seed + i as f64 / 100.0;
-    }
-    Analysis {
-        fingerprint: Fingerprint::from_array(values),
-        metadata: Metadata {
-            duration_sec: 200.0,
-            sample_rate: 44100,
-            channels: 2,
-            bits_per_sample: Some(16),
-            format: "flac".into(),
-            codec: "flac".into(),
-            analyzed_sec: 90.0,
-            mode: Mode::Excerpt,
-            decoder: "symphonia".into(),
-            fingerprint_version: FINGERPRINT_VERSION,
-            access: "seek".into(),
-            duration_known: true,
-            truncated: false,
-            skipped_packets: 0,
-        },
-    }
-}
-
 fn done(job: &Job) -> Outcome {
     Outcome::Done {
         job: job.clone(),
-        analysis: analysis(job.track_id.0 as f64),
+        analysis: analysis(job.track_id.0 as f64, Mode::Excerpt),
         computed_ms: 5,
     }
 }
