@@ -18,6 +18,33 @@ use sonoprint_worker::{Pool, PoolConfig};
 
 use crate::AppError;
 
+/// How long a run keeps retrying a claim, renewal or write that found the database locked by
+/// another program (the Auralis player) for longer than the busy timeout, before it stops
+/// with the error.
+const BUSY_PATIENCE: Duration = Duration::from_secs(300);
+
+/// Runs `op` until it succeeds, fails with anything but "database busy", or `patience` has
+/// passed; waits a little longer after each busy answer. A busy answer wrote nothing (the
+/// transaction was rolled back), so repeating the call is safe.
+pub fn retry_busy<T>(
+    what: &str,
+    patience: Duration,
+    mut op: impl FnMut() -> Result<T, sonoprint_store::StoreError>,
+) -> Result<T, sonoprint_store::StoreError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match op() {
+            Err(e) if e.is_busy() && started.elapsed() + pause < patience => {
+                tracing::warn!("{what}: the database is busy ({e}); trying again in {pause:?}");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Results are written when this many are waiting, or every `FLUSH_EVERY`.
 const BATCH: usize = 32;
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -147,7 +174,9 @@ pub fn run(
             .map_or(u64::MAX, |m| m.saturating_sub(claimed_total));
         if !stopping && !exhausted && room > 0 && budget > 0 {
             let want = room.min(budget.min(usize::MAX as u64) as usize);
-            match lib.claim(&runner, want, cfg.lease, &claim_opts) {
+            match retry_busy("claim tracks", BUSY_PATIENCE, || {
+                lib.claim(&runner, want, cfg.lease, &claim_opts)
+            }) {
                 Ok(jobs) => {
                     if jobs.is_empty() {
                         exhausted = true;
@@ -197,7 +226,9 @@ pub fn run(
             last_flush = Instant::now();
         }
         if last_renew.elapsed() >= cfg.lease / 3 {
-            if let Err(e) = lib.renew(&runner, cfg.lease) {
+            if let Err(e) = retry_busy("renew claims", BUSY_PATIENCE, || {
+                lib.renew(&runner, cfg.lease)
+            }) {
                 error = Some(format!("cannot renew claims: {e}"));
                 break;
             }
@@ -258,7 +289,10 @@ fn flush(
     if waiting.is_empty() {
         return Ok(());
     }
-    let written = lib.record(runner, waiting).map_err(|e| {
+    let written = retry_busy("write results", BUSY_PATIENCE, || {
+        lib.record(runner, waiting)
+    })
+    .map_err(|e| {
         format!(
             "cannot write {} results to the database: {e}",
             waiting.len()
@@ -277,4 +311,49 @@ fn flush(
     counts.stale += written.stale;
     waiting.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sonoprint_store::StoreError;
+
+    fn busy() -> StoreError {
+        StoreError::Sqlite {
+            op: "write results",
+            track: None,
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            ),
+        }
+    }
+
+    #[test]
+    fn busy_answers_are_retried_other_errors_are_not() {
+        let mut calls = 0;
+        let r = retry_busy("test", Duration::from_secs(30), || {
+            calls += 1;
+            if calls < 3 {
+                Err(busy())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.unwrap(), 3);
+
+        let mut calls = 0;
+        let r: Result<(), _> = retry_busy("test", Duration::from_secs(30), || {
+            calls += 1;
+            Err(StoreError::Invalid("broken".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 1);
+
+        // Past its patience the busy error comes back to the caller.
+        let started = Instant::now();
+        let r: Result<(), _> = retry_busy("test", Duration::from_millis(500), || Err(busy()));
+        assert!(r.unwrap_err().is_busy());
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 }

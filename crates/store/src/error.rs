@@ -63,6 +63,20 @@ pub enum StoreError {
     Invalid(String),
 }
 
+impl StoreError {
+    /// Another connection held the database's write lock for longer than the busy timeout:
+    /// nothing was written, and the same call may succeed later.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 struct OnTrack(Option<TrackId>);
 
 impl fmt::Display for OnTrack {
@@ -95,5 +109,33 @@ impl<T> Ctx<T> for Result<T, rusqlite::Error> {
             track: Some(track),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_is_told_apart() {
+        let busy = StoreError::Sqlite {
+            op: "write results",
+            track: None,
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            ),
+        };
+        assert!(busy.is_busy());
+        let full = StoreError::Sqlite {
+            op: "write results",
+            track: None,
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                None,
+            ),
+        };
+        assert!(!full.is_busy());
+        assert!(!StoreError::Invalid("x".into()).is_busy());
     }
 }
