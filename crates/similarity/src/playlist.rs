@@ -1,8 +1,6 @@
 //! `sonoprint playlist`: tracks around one seed or around what several seeds share, and the
 //! M3U file players read.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
 use crate::index::squared;
@@ -154,8 +152,11 @@ pub fn m3u(entries: &[M3uEntry<'_>]) -> String {
         } else {
             e.title.to_string()
         };
-        // Writing to a String cannot fail.
-        let _ = write!(out, "#EXTINF:{secs},{}\n{}\n", clean(&title), clean(e.path));
+        out.push_str(&format!(
+            "#EXTINF:{secs},{}\n{}\n",
+            clean(&title),
+            clean(e.path)
+        ));
     }
     out
 }
