@@ -293,7 +293,9 @@ pub(crate) async fn fingerprint_of(
     let (row, current) = match lookup {
         Ok(l) => (l.track, l.current),
         Err(e) => {
-            // The library is a cache here: without it the file can still be analysed.
+            // The library is a cache here: without it the file can still be analysed. Counted
+            // with the store errors, so that /metrics shows a library that fails.
+            state.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("cannot look {} up in the library: {e}", path.display());
             (None, None)
         }

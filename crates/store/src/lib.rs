@@ -21,7 +21,10 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use sonoprint_store::{ClaimOptions, Library, Outcome, RunSummary, RunStatus, RunnerId, SqliteLibrary};
-//! # fn analyse(job: &sonoprint_store::Job) -> Outcome { unimplemented!() }
+//! # fn analyse(job: &sonoprint_store::Job) -> Outcome {
+//! #     Outcome::Failed { job: job.clone(), class: sonoprint_core::ErrorClass::Io,
+//! #                       message: "not analysed in this example".into(), decoders: vec![] }
+//! # }
 //! let mut lib = SqliteLibrary::open("library.db".as_ref())?;
 //! let runner = RunnerId::for_this_process();
 //! let opts = ClaimOptions::default();

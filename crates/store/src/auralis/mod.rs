@@ -99,28 +99,15 @@ impl AuralisLibrary {
     }
 
     fn player_counts(&self) -> Result<AuralisCounts> {
-        let (current, placeholders, older) = self
-            .conn
-            .query_row(
-                "SELECT IFNULL(SUM(lufs != -100 AND fingerprint_version >= ?1), 0),
-                 IFNULL(SUM(lufs = -100), 0),
+        let (current, placeholders, older) = sql::three_counts(&self.conn, "SELECT IFNULL(SUM(lufs != -100 AND fingerprint_version >= ?1), 0), IFNULL(SUM(lufs = -100), 0),
                  IFNULL(SUM(lufs != -100 AND fingerprint_version < ?1), 0)
                  FROM track_fingerprints",
-                [self.writer.stamp],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                },
-            )
-            .ctx("count the player's fingerprints")?;
+                [self.writer.stamp], "count the player's fingerprints")?;
         Ok(AuralisCounts {
             version: self.writer.stamp,
-            current: current as u64,
-            placeholders: placeholders as u64,
-            older_versions: older as u64,
+            current,
+            placeholders,
+            older_versions: older,
         })
     }
 }

@@ -91,6 +91,23 @@ pub(crate) fn read_fingerprint(
     Ok(Fingerprint::from_array(values))
 }
 
+/// Three counts from one row (`SELECT COUNT(*), SUM(...), SUM(...)`), as `u64`.
+pub(crate) fn three_counts(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    op: &'static str,
+) -> Result<(u64, u64, u64)> {
+    conn.query_row(sql, params, |r| {
+        Ok((
+            r.get::<_, i64>(0)? as u64,
+            r.get::<_, i64>(1)? as u64,
+            r.get::<_, i64>(2)? as u64,
+        ))
+    })
+    .ctx(op)
+}
+
 /// A statement that must change exactly one row.
 pub(crate) fn expect_one(
     changed: rusqlite::Result<usize>,

@@ -570,22 +570,15 @@ pub(crate) fn work_counts(conn: &Connection, l: &Layout) -> Result<WorkCounts> {
         eligible = l.eligible,
     );
     let args = named_params! { ":ver": l.version, ":full": false };
-    let (current, stale, pending) = conn
-        .query_row(
-            &format!(
-                "SELECT IFNULL(SUM(cur), 0), IFNULL(SUM(has_fp AND NOT cur AND NOT failed), 0),
-                 IFNULL(SUM(NOT cur AND NOT failed), 0) FROM ({per_track})"
-            ),
-            args,
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            },
-        )
-        .ctx("count fingerprints")?;
+    let (current, stale, pending) = super::three_counts(
+        conn,
+        &format!(
+            "SELECT IFNULL(SUM(cur), 0), IFNULL(SUM(has_fp AND NOT cur AND NOT failed), 0),
+             IFNULL(SUM(NOT cur AND NOT failed), 0) FROM ({per_track})"
+        ),
+        args,
+        "count fingerprints",
+    )?;
     let failed_by_class = {
         let mut stmt = conn
             .prepare(&format!(
@@ -610,9 +603,9 @@ pub(crate) fn work_counts(conn: &Connection, l: &Layout) -> Result<WorkCounts> {
         )
         .ctx("count claims")?;
     Ok(WorkCounts {
-        current: current as u64,
-        stale: stale as u64,
-        pending: pending as u64,
+        current,
+        stale,
+        pending,
         failed_by_class,
         claimed: claimed as u64,
     })

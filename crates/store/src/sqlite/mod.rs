@@ -112,26 +112,13 @@ impl Library for SqliteLibrary {
     }
 
     fn status(&self) -> Result<Status> {
-        let (tracks, present, missing) = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*), IFNULL(SUM(state = 'present'), 0),
-                 IFNULL(SUM(state = 'missing'), 0) FROM tracks",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                },
-            )
-            .ctx("count tracks")?;
+        let (tracks, present, missing) = sql::three_counts(&self.conn, "SELECT COUNT(*), IFNULL(SUM(state = 'present'), 0), IFNULL(SUM(state = 'missing'), 0) FROM tracks",
+                [], "count tracks")?;
         let w = work::work_counts(&self.conn, &LAYOUT)?;
         Ok(Status {
-            tracks: tracks as u64,
-            present: present as u64,
-            missing: missing as u64,
+            tracks,
+            present,
+            missing,
             fingerprinted_current: w.current,
             stale: w.stale,
             pending: w.pending,
