@@ -486,6 +486,141 @@ pub(crate) fn runs_and_paging<H: Harness>() {
     assert!(roots.iter().any(|r| t.path.starts_with(r)), "{roots:?}");
 }
 
+fn edge(from: TrackId, to: TrackId, rank: u32) -> GraphEdge {
+    GraphEdge {
+        track_id: from,
+        similar_track_id: to,
+        distance: rank as f64 / 10.0,
+        similarity_score: 1.0 / (1.0 + rank as f64),
+        rank,
+    }
+}
+
+fn graph_state(k: u32) -> GraphState {
+    GraphState {
+        model: "{\"a\": 1}".into(),
+        model_id: format!("test-k{k}"),
+        k,
+        fitted_on: 3,
+        built_at_ms: 1_700_000_000_000,
+    }
+}
+
+/// The graph: a rebuild replaces every row (the player's own ones too), an update only the
+/// rows it names, a track without a fingerprint leaves no row pointing at it, and a bad row
+/// writes nothing.
+pub(crate) fn the_similarity_graph<H: Harness>() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lib = H::create(dir.path(), 4);
+    assert!(lib.graph_state().unwrap().is_none());
+    assert!(lib.fingerprints().unwrap().is_empty());
+    // Three of four tracks fingerprinted; the fourth fails.
+    let r = RunnerId::for_this_process();
+    let jobs = lib.claim(&r, 4, LONG, &ClaimOptions::default()).unwrap();
+    let ids: Vec<TrackId> = jobs.iter().map(|j| j.track_id).collect();
+    let mut outs: Vec<Outcome> = jobs[..3].iter().map(done).collect();
+    outs.push(failed(&jobs[3]));
+    lib.record(&r, &outs).unwrap();
+    let fps = lib.fingerprints().unwrap();
+    assert_eq!(fps.iter().map(|f| f.0).collect::<Vec<_>>(), ids[..3]);
+    assert_eq!(
+        fps[0].1,
+        analysis(ids[0].0 as f64, Mode::Excerpt).fingerprint
+    );
+
+    // A row left by someone else (the player) goes with a rebuild.
+    H::sql(
+        dir.path(),
+        &format!(
+            "INSERT INTO similarity_graph (track_id, similar_track_id, distance, similarity_score, rank)
+             VALUES ({}, {}, 0.5, 0.5, 1)",
+            ids[3], ids[0]
+        ),
+    );
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let all = [
+        edge(a, b, 1),
+        edge(a, c, 2),
+        edge(b, a, 1),
+        edge(b, c, 2),
+        edge(c, b, 1),
+        edge(c, a, 2),
+    ];
+    let state = graph_state(2);
+    let counts = lib
+        .write_graph(&GraphUpdate {
+            state: &state,
+            rebuild: true,
+            rows_of: &[],
+            edges: &all,
+            nodes: &[(a, 1), (b, 2), (c, 3)],
+            removed: &[],
+        })
+        .unwrap();
+    assert_eq!((counts.rows_written, counts.rows_deleted), (6, 1));
+    assert_eq!(lib.graph_state().unwrap(), Some(state.clone()));
+    assert_eq!(lib.graph_edges(None).unwrap(), all);
+    assert_eq!(lib.graph_edges(Some(b)).unwrap(), all[2..4]);
+    assert_eq!(lib.graph_nodes().unwrap(), vec![(a, 1), (b, 2), (c, 3)]);
+
+    // A row of a track whose rows are not being replaced is refused; nothing is written.
+    let bad = lib.write_graph(&GraphUpdate {
+        state: &state,
+        rebuild: false,
+        rows_of: &[a],
+        edges: &[edge(a, c, 1), edge(b, c, 1)],
+        nodes: &[],
+        removed: &[],
+    });
+    assert!(bad.is_err());
+    assert_eq!(lib.graph_edges(None).unwrap(), all);
+    // A score outside [0, 1] too.
+    let mut e = edge(a, c, 1);
+    e.similarity_score = 1.5;
+    assert!(lib
+        .write_graph(&GraphUpdate {
+            state: &state,
+            rebuild: false,
+            rows_of: &[a],
+            edges: &[e],
+            nodes: &[],
+            removed: &[]
+        })
+        .is_err());
+    assert_eq!(lib.graph_edges(None).unwrap(), all);
+
+    // Track c loses its fingerprint: its rows and the rows pointing at it go; a's and b's
+    // rows are replaced.
+    let counts = lib
+        .write_graph(&GraphUpdate {
+            state: &state,
+            rebuild: false,
+            rows_of: &[a, b],
+            edges: &[edge(a, b, 1), edge(b, a, 1)],
+            nodes: &[(a, 11)],
+            removed: &[c],
+        })
+        .unwrap();
+    assert_eq!(counts.rows_written, 2);
+    assert_eq!(
+        lib.graph_edges(None).unwrap(),
+        vec![edge(a, b, 1), edge(b, a, 1)]
+    );
+    assert_eq!(lib.graph_nodes().unwrap(), vec![(a, 11), (b, 2)]);
+    assert_eq!(
+        H::sql(
+            dir.path(),
+            &format!("SELECT COUNT(*) FROM similarity_graph WHERE similar_track_id = {c}")
+        ),
+        0
+    );
+    // Another connection sees the same.
+    assert_eq!(
+        H::reopen(dir.path()).graph_edges(Some(a)).unwrap(),
+        vec![edge(a, b, 1)]
+    );
+}
+
 /// One `#[test]` per conformance check for backend `$h`.
 macro_rules! conformance {
     ($module:ident, $h:ty) => {
@@ -519,6 +654,10 @@ macro_rules! conformance {
             #[test]
             fn runs_and_paging() {
                 super::runs_and_paging::<$h>();
+            }
+            #[test]
+            fn the_similarity_graph() {
+                super::the_similarity_graph::<$h>();
             }
         }
     };
@@ -629,6 +768,16 @@ CREATE TABLE track_fingerprints (
     reference_weight REAL NOT NULL DEFAULT 0.0
 );
 CREATE INDEX idx_fingerprints_track_id ON track_fingerprints(track_id);
+CREATE TABLE similarity_graph (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    similar_track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    distance REAL NOT NULL,
+    similarity_score REAL NOT NULL,
+    rank INTEGER NOT NULL,
+    created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
+    updated_at DATETIME DEFAULT CURRENT_TIMESTAMP
+);
 ";
 
 impl Harness for Auralis {

@@ -174,6 +174,25 @@ pub trait Library: Send {
 
     /// The folders the library's files live under (the server's default allowed roots).
     fn roots(&self) -> Result<Vec<PathBuf>>;
+
+    // ---- the similarity graph -----------------------------------------------------------------
+
+    /// Every present track's current fingerprint (any mode), in id order: what the similarity
+    /// model is fitted on and searched.
+    fn fingerprints(&self) -> Result<Vec<(TrackId, sonoprint_core::Fingerprint)>>;
+
+    /// The model the stored graph was built with, if a graph was built.
+    fn graph_state(&self) -> Result<Option<GraphState>>;
+
+    /// The tracks the stored graph covers, with the digest of the fingerprint each one had
+    /// then: a track whose fingerprint has another digest now has changed since.
+    fn graph_nodes(&self) -> Result<Vec<(TrackId, i64)>>;
+
+    /// The `similarity_graph` rows of track `of` by rank, or all of them (by track, rank).
+    fn graph_edges(&self, of: Option<TrackId>) -> Result<Vec<GraphEdge>>;
+
+    /// Applies one change to the graph in one transaction (see [`GraphUpdate`]).
+    fn write_graph(&mut self, update: &GraphUpdate<'_>) -> Result<GraphCounts>;
 }
 
 /// The list of files of a library that sonoprint keeps itself, brought up to date by `scan`.

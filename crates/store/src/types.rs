@@ -345,3 +345,61 @@ pub struct Page {
     pub after: Option<TrackId>,
     pub limit: u32,
 }
+
+/// One row of `similarity_graph`, with the player's columns: `similar_track_id` is the
+/// `rank`-th nearest track of `track_id` (rank 1 = the nearest).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GraphEdge {
+    pub track_id: TrackId,
+    pub similar_track_id: TrackId,
+    /// The model's distance (0 for the same audio; unbounded above).
+    pub distance: f64,
+    /// In [0, 1], 1 for the same audio.
+    pub similarity_score: f64,
+    pub rank: u32,
+}
+
+/// What the stored graph was built with: the similarity model (serialised by the similarity
+/// layer; the store keeps it as text), its id, `k` and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphState {
+    /// The model, as JSON.
+    pub model: String,
+    /// The model's id (version, generation and fit count), quoted by every answer.
+    pub model_id: String,
+    /// Neighbours per track.
+    pub k: u32,
+    /// How many fingerprints the model was fitted on.
+    pub fitted_on: u64,
+    pub built_at_ms: i64,
+}
+
+/// One change to the stored graph, written by [`crate::Library::write_graph`] in one
+/// transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphUpdate<'a> {
+    /// What the graph is now built with.
+    pub state: &'a GraphState,
+    /// Drop every row and node first (a rebuild; with the player's database, the player's own
+    /// rows too).
+    pub rebuild: bool,
+    /// The tracks whose rows are replaced by `edges` (ignored with `rebuild`).
+    pub rows_of: &'a [TrackId],
+    /// The new rows; each one's `track_id` is in `rows_of` (or anything with `rebuild`).
+    pub edges: &'a [GraphEdge],
+    /// The tracks the graph now covers, with the digest of the fingerprint it used (see
+    /// [`crate::Library::graph_nodes`]); added or updated.
+    pub nodes: &'a [(TrackId, i64)],
+    /// Tracks that no longer have a current fingerprint: their node, their rows and every row
+    /// pointing at them are deleted.
+    pub removed: &'a [TrackId],
+}
+
+/// What [`crate::Library::write_graph`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GraphCounts {
+    pub rows_written: u64,
+    pub rows_deleted: u64,
+    /// Rows not written because a track of theirs was deleted meanwhile (by the player).
+    pub rows_skipped: u64,
+}

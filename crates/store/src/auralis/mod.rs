@@ -31,6 +31,7 @@ use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 use sonoprint_core::{Analysis, ErrorClass};
 
 use crate::error::Ctx;
+use crate::sql::graph::{self, GraphTables};
 use crate::sql::work::{self, shared_work, Layout, ResultWriter, SqlBackend};
 use crate::sql::{self, expect_one, now_ms};
 use crate::{
@@ -152,6 +153,10 @@ fn layout(stamp: u32) -> Layout {
              CASE WHEN r.version = f.fingerprint_version THEN r.mtime_ns END",
         state_col: "'present'",
         version: stamp,
+        graph: GraphTables {
+            state: "sonoprint_graph_model",
+            nodes: "sonoprint_graph_nodes",
+        },
     }
 }
 
@@ -286,6 +291,12 @@ impl Library for AuralisLibrary {
             last_run: self.last_run()?,
             auralis: Some(self.player_counts()?),
         })
+    }
+
+    /// Into the player's own `similarity_graph`, after checking it has the player's columns.
+    fn write_graph(&mut self, update: &crate::GraphUpdate<'_>) -> Result<crate::GraphCounts> {
+        schema::check_graph(&self.conn, &self.path)?;
+        graph::write(&mut self.conn, &self.layout.graph, update)
     }
 
     /// The folders that hold the player's tracks, without those inside another one.

@@ -16,7 +16,7 @@ pub(crate) const PREFIX: &str = "sonoprint_";
 
 /// `MIGRATIONS[i]` takes the bookkeeping from version i to i + 1 (kept in `sonoprint_meta`,
 /// never in `PRAGMA user_version`, which belongs to the player).
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The bookkeeping version this build writes.
 pub(crate) const BOOKKEEPING_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -95,6 +95,52 @@ CREATE TABLE sonoprint_runs (
     status TEXT NOT NULL
 );
 "#;
+
+/// Version 2: what the similarity graph written into the player's `similarity_graph` was built
+/// from (`sonoprint graph`).
+const V2: &str = r#"
+CREATE TABLE sonoprint_graph_model (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    model TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    k INTEGER NOT NULL,
+    fitted_on INTEGER NOT NULL,
+    built_at INTEGER NOT NULL
+);
+
+CREATE TABLE sonoprint_graph_nodes (
+    track_id INTEGER PRIMARY KEY,
+    digest INTEGER NOT NULL
+);
+"#;
+
+/// Checks the player's `similarity_graph` has the columns `graph` writes, reading only.
+pub(crate) fn check_graph(conn: &Connection, path: &Path) -> Result<()> {
+    let cols = columns(conn, "similarity_graph")?;
+    let missing: Vec<String> = if cols.is_empty() {
+        vec!["table similarity_graph".to_string()]
+    } else {
+        [
+            "track_id",
+            "similar_track_id",
+            "distance",
+            "similarity_score",
+            "rank",
+        ]
+        .iter()
+        .filter(|n| !cols.iter().any(|c| c.name == **n))
+        .map(|n| format!("column similarity_graph.{n}"))
+        .collect()
+    };
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::NotAuralis {
+            path: path.to_path_buf(),
+            missing,
+        })
+    }
+}
 
 /// What the checks found out about the player's database.
 #[derive(Debug, Clone)]

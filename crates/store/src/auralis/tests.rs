@@ -302,7 +302,7 @@ fn a_failure_sets_the_players_status_and_forget_removes_the_bookkeeping() {
     assert_eq!(roots, vec![dir.path().join("music")]);
     drop(lib);
     let dropped = AuralisLibrary::forget(&db).unwrap();
-    assert!(dropped.iter().all(|t| t.starts_with("sonoprint_")) && dropped.len() == 6);
+    assert!(dropped.iter().all(|t| t.starts_with("sonoprint_")) && dropped.len() == 8);
     let c = Connection::open(&db).unwrap();
     let mut s = c
         .prepare("SELECT sql FROM sqlite_master ORDER BY name")
@@ -313,4 +313,38 @@ fn a_failure_sets_the_players_status_and_forget_removes_the_bookkeeping() {
         .map(|x| x.unwrap().unwrap_or_default())
         .collect();
     assert_eq!(after, schema_before);
+}
+
+#[test]
+fn a_graph_needs_the_players_similarity_graph_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = AURALIS_SCHEMA
+        .split("CREATE TABLE similarity_graph")
+        .next()
+        .unwrap();
+    let db = player_db(dir.path(), schema, 2);
+    let mut lib = AuralisLibrary::open(&db, 1).unwrap();
+    let state = crate::GraphState {
+        model: "{}".into(),
+        model_id: "m".into(),
+        k: 10,
+        fitted_on: 0,
+        built_at_ms: 0,
+    };
+    let err = lib
+        .write_graph(&crate::GraphUpdate {
+            state: &state,
+            rebuild: true,
+            rows_of: &[],
+            edges: &[],
+            nodes: &[],
+            removed: &[],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotAuralis { missing, .. } if missing == &["table similarity_graph"]),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    assert!(lib.graph_state().unwrap().is_none());
 }

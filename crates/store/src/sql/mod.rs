@@ -10,6 +10,7 @@ use sonoprint_core::{Fingerprint, Mode, DIMENSIONS};
 use crate::error::Ctx;
 use crate::{Result, StoreError, TrackId};
 
+pub(crate) mod graph;
 pub(crate) mod work;
 
 /// How long a connection waits for another one's write lock before giving up. The Auralis

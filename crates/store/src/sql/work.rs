@@ -43,6 +43,8 @@ pub(crate) struct Layout {
     pub state_col: &'static str,
     /// The version that is current.
     pub version: u32,
+    /// sonoprint's tables about the similarity graph.
+    pub graph: super::graph::GraphTables,
 }
 
 /// A backend built on the shared work SQL: its connection, layout, writer and host, borrowed
@@ -137,6 +139,31 @@ macro_rules! shared_work {
         ) -> $crate::Result<Option<$crate::TrackId>> {
             let (c, _, _) = self.parts_ref();
             $crate::sql::work::track_id_by_path(c, path)
+        }
+
+        fn fingerprints(
+            &self,
+        ) -> $crate::Result<Vec<($crate::TrackId, sonoprint_core::Fingerprint)>> {
+            let (c, l, _) = self.parts_ref();
+            $crate::sql::graph::fingerprints(c, l)
+        }
+
+        fn graph_state(&self) -> $crate::Result<Option<$crate::GraphState>> {
+            let (c, l, _) = self.parts_ref();
+            $crate::sql::graph::state(c, &l.graph)
+        }
+
+        fn graph_nodes(&self) -> $crate::Result<Vec<($crate::TrackId, i64)>> {
+            let (c, l, _) = self.parts_ref();
+            $crate::sql::graph::nodes(c, &l.graph)
+        }
+
+        fn graph_edges(
+            &self,
+            of: Option<$crate::TrackId>,
+        ) -> $crate::Result<Vec<$crate::GraphEdge>> {
+            let (c, _, _) = self.parts_ref();
+            $crate::sql::graph::edges(c, of)
         }
     };
 }

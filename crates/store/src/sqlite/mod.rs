@@ -17,6 +17,7 @@ use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use sonoprint_core::{Analysis, ErrorClass, FINGERPRINT_VERSION};
 
 use crate::error::Ctx;
+use crate::sql::graph::GraphTables;
 use crate::sql::work::{self, shared_work, Layout, ResultWriter, SqlBackend};
 use crate::sql::{self, expect_one};
 use crate::{hostname, Catalog, ClaimOptions, Job, Library, Result, RunnerId, Status, StoreError};
@@ -47,6 +48,10 @@ const LAYOUT: Layout = Layout {
     provenance_cols: "f.mode, f.filesize, f.mtime_ns",
     state_col: "t.state",
     version: FINGERPRINT_VERSION,
+    graph: GraphTables {
+        state: "similarity_model",
+        nodes: "similarity_nodes",
+    },
 };
 
 impl SqliteLibrary {
@@ -129,6 +134,10 @@ impl Library for SqliteLibrary {
             last_run: self.last_run()?,
             auralis: None,
         })
+    }
+
+    fn write_graph(&mut self, update: &crate::GraphUpdate<'_>) -> Result<crate::GraphCounts> {
+        sql::graph::write(&mut self.conn, &LAYOUT.graph, update)
     }
 
     fn roots(&self) -> Result<Vec<PathBuf>> {

@@ -2,7 +2,7 @@
 //! version appends a new entry to `MIGRATIONS`.
 
 /// `MIGRATIONS[i]` takes a database from `user_version` i to i + 1.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes; a database above it was written by a newer sonoprint.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -121,5 +121,37 @@ CREATE TABLE runs (
     wall_sec REAL,
     cpu_sec REAL,
     status TEXT NOT NULL
+);
+"#;
+
+/// Version 2: the similarity graph, with the player's table and columns (so the player's tools
+/// read it), and what it was built from.
+const V2: &str = r#"
+CREATE TABLE similarity_graph (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    similar_track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    distance REAL NOT NULL,
+    similarity_score REAL NOT NULL,
+    rank INTEGER NOT NULL,
+    created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
+    updated_at DATETIME DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE (track_id, similar_track_id)
+);
+CREATE INDEX idx_similarity_graph_track_id ON similarity_graph(track_id, rank);
+CREATE INDEX idx_similarity_graph_similar_track_id ON similarity_graph(similar_track_id);
+
+CREATE TABLE similarity_model (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    model TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    k INTEGER NOT NULL,
+    fitted_on INTEGER NOT NULL,
+    built_at INTEGER NOT NULL
+);
+
+CREATE TABLE similarity_nodes (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    digest INTEGER NOT NULL
 );
 "#;
