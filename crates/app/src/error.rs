@@ -22,6 +22,9 @@ pub enum AppError {
     /// The library connection was poisoned by a panic in another request.
     #[error("the library connection is unusable after an earlier failure; restart sonoprint")]
     Poisoned,
+    /// The track asked about is not in the library, or has no current fingerprint.
+    #[error("{0}")]
+    NotFound(String),
     /// Something around the run failed (the worker pool, the executable).
     #[error("{0}")]
     Run(String),

@@ -5,11 +5,14 @@
 //!   Auralis player's database filled in place;
 //! - [`batch`]: the resumable batch run (claim, analyse in worker processes, record);
 //! - [`service`]: the fingerprint service behind the server's endpoints (answer from a current
-//!   row, else compute, record the result or the failure).
+//!   row, else compute, record the result or the failure);
+//! - [`similarity`]: the similarity graph and the answers built on it (similar tracks, paths,
+//!   playlists).
 
 pub mod batch;
 mod error;
 pub mod service;
+pub mod similarity;
 
 use std::path::{Path, PathBuf};
 
