@@ -8,6 +8,7 @@ mod logging;
 mod run;
 mod scan;
 mod serve;
+mod similar;
 mod status;
 mod sysinfo;
 
@@ -61,6 +62,15 @@ enum Command {
     Failures(failures::Args),
     /// Serve fingerprints over HTTP (the Auralis-compatible API, /api/v1 and /metrics).
     Serve(serve::Args),
+    /// Compute every track's nearest neighbours into the similarity_graph table (only the rows
+    /// that changed since the last graph, unless the model must be refitted).
+    Graph(similar::GraphArgs),
+    /// The tracks that sound most like one track.
+    Similar(similar::SimilarArgs),
+    /// A sequence of tracks from one track to another, each step close to the previous one.
+    Path(similar::PathArgs),
+    /// A playlist around one or more seed tracks.
+    Playlist(similar::PlaylistArgs),
     /// With --auralis: remove sonoprint's bookkeeping tables (sonoprint_*) from the player's
     /// database, keeping the fingerprints written into the player's own tables.
     Forget,
@@ -90,6 +100,10 @@ fn main() -> ExitCode {
         Command::Status(args) => library().and_then(|(l, d)| status::run(args, &l, &d)),
         Command::Failures(args) => library().and_then(|(l, _)| failures::run(args, &l)),
         Command::Serve(args) => library().and_then(|(l, _)| serve::run(args, &l)),
+        Command::Graph(args) => library().and_then(|(l, _)| similar::graph(args, &l)),
+        Command::Similar(args) => library().and_then(|(l, _)| similar::similar(args, &l)),
+        Command::Path(args) => library().and_then(|(l, _)| similar::path(args, &l)),
+        Command::Playlist(args) => library().and_then(|(l, _)| similar::playlist(args, &l)),
         Command::Forget => library().and_then(|(l, _)| forget(&l)),
     };
     match result {

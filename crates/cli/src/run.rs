@@ -43,6 +43,9 @@ pub struct Args {
     /// How long a claim holds before another runner may take the track over, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     lease: f64,
+    /// At the end, bring the similarity graph up to date (as `sonoprint graph` does).
+    #[arg(long)]
+    graph: bool,
 }
 
 const REPORT_EVERY: Duration = Duration::from_secs(5);
@@ -87,6 +90,10 @@ pub fn run(args: Args, spec: &LibrarySpec, log_dir: &Path) -> Result<ExitCode, S
         } else {
             println!("(`--retry-failed` retries failures.)");
         }
+        drop(lib);
+        if args.graph {
+            crate::similar::graph_after_run(spec)?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -129,7 +136,13 @@ pub fn run(args: Args, spec: &LibrarySpec, log_dir: &Path) -> Result<ExitCode, S
         Some(e) => Err(format!(
             "{e}\nThe results written before the error are kept; run `sonoprint run` again to continue."
         )),
-        None => Ok(ExitCode::SUCCESS),
+        None => {
+            drop(lib);
+            if args.graph && report.summary.status == sonoprint_store::RunStatus::Finished {
+                crate::similar::graph_after_run(spec)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

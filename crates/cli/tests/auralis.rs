@@ -1690,3 +1690,71 @@ fn the_environment_variable_works_like_the_flag() {
         0
     );
 }
+
+/// `run --graph` on the player's database: its `similarity_graph` is replaced by sonoprint's
+/// (k rows per fingerprinted track, ranks 1..k, scores in [0, 1]); no row involves a track
+/// without a fingerprint; every other table of the player's is as it was; an update after one
+/// more track touches only what the change reaches.
+#[test]
+fn run_graph_fills_the_players_similarity_graph() {
+    for kind in [Kind::Migrated, Kind::Orm { status: false }] {
+        let lib = Lib::new(kind, 14);
+        let db = lib.conn();
+        let before = dump(&db);
+        let out = lib.run(&["--graph"]);
+        assert!(out.contains("Similarity graph of 14 tracks built"), "{out}");
+        let rows: Vec<(i64, i64, f64, f64, i64)> = db
+            .prepare(
+                "SELECT track_id, similar_track_id, distance, similarity_score, rank
+                 FROM similarity_graph ORDER BY track_id, rank",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), 14 * 10, "the player's 3 old rows replaced");
+        let good: BTreeSet<i64> = lib.good.iter().map(|p| lib.id(p)).collect();
+        for (t, s, d, score, _) in &rows {
+            assert!(good.contains(t) && good.contains(s) && t != s);
+            assert!(d.is_finite() && *d >= 0.0 && (0.0..=1.0).contains(score));
+        }
+        for t in &good {
+            let ranks: Vec<i64> = rows.iter().filter(|r| r.0 == *t).map(|r| r.4).collect();
+            assert_eq!(ranks, (1..=10).collect::<Vec<_>>());
+        }
+        // The player's other tables are untouched.
+        let after = dump(&db);
+        for (name, table) in other_tables(&before) {
+            if name != "similarity_graph" && name != "sqlite_sequence" {
+                assert_eq!(Some(&table), other_tables(&after).get(&name), "{name}");
+            }
+        }
+        // Nothing changed: nothing recomputed.
+        let again = ok(lib.out(&["graph"]));
+        assert!(
+            again.contains("0 changed, 0 without a fingerprint now, 0 rows recomputed"),
+            "{again}"
+        );
+        // One track's file goes: its rows and the rows pointing at it go too.
+        let gone = lib.good[5].clone();
+        fs::remove_file(&gone).unwrap();
+        let gone_id = lib.id(&gone);
+        db.execute(
+            "DELETE FROM track_fingerprints WHERE track_id = ?1",
+            [gone_id],
+        )
+        .unwrap();
+        let upd = ok(lib.out(&["graph", "--json"]));
+        let v: Value = serde_json::from_str(&upd).unwrap();
+        assert_eq!(v["removed"], 1, "{v}");
+        assert_eq!(v["rebuilt"], false, "{v}");
+        assert_eq!(
+            count(&db, &format!("SELECT COUNT(*) FROM similarity_graph WHERE track_id = {gone_id} OR similar_track_id = {gone_id}")),
+            0
+        );
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM similarity_graph"), 13 * 10);
+    }
+}
