@@ -4,12 +4,19 @@
 //! thread.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use sonoprint_core::{Analysis, ErrorClass, Mode};
 use sonoprint_store::{Job, Library, Outcome, StoreError, StoredFingerprint, TrackId, TrackRow};
 
+use crate::similarity::Similarity;
 use crate::AppError;
+
+/// How long the server answers similarity questions from the fingerprints it loaded before
+/// it loads them again (a `run` in another process adds fingerprints meanwhile).
+pub const SIMILARITY_REFRESH: Duration = Duration::from_secs(30);
 
 /// What the library knows of a file.
 #[derive(Debug, Clone)]
@@ -31,12 +38,53 @@ pub struct FailureInfo {
 /// The library, shared by the server's requests.
 pub struct FingerprintService {
     library: Mutex<Box<dyn Library>>,
+    /// The loaded similarity index: when, after how many of this service's writes, and for
+    /// which stored model.
+    similarity: Mutex<Option<LoadedSimilarity>>,
+    writes: AtomicU64,
+}
+
+struct LoadedSimilarity {
+    sim: Similarity,
+    at: Instant,
+    writes: u64,
+    model_built_ms: Option<i64>,
 }
 
 impl FingerprintService {
     pub fn new(library: Box<dyn Library>) -> FingerprintService {
         FingerprintService {
             library: Mutex::new(library),
+            similarity: Mutex::new(None),
+            writes: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `f` with the library's similarity index, loaded once and reloaded when this
+    /// service has written a fingerprint since, when `sonoprint graph` stored another model,
+    /// or after [`SIMILARITY_REFRESH`].
+    pub fn with_similarity<T>(
+        &self,
+        f: impl FnOnce(&Similarity, &dyn Library) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let lib = self.library.lock().map_err(|_| AppError::Poisoned)?;
+        let mut cache = self.similarity.lock().map_err(|_| AppError::Poisoned)?;
+        let writes = self.writes.load(Ordering::SeqCst);
+        let built = lib.graph_state()?.map(|s| s.built_at_ms);
+        let fresh = cache.as_ref().is_some_and(|c| {
+            c.at.elapsed() < SIMILARITY_REFRESH && c.writes == writes && c.model_built_ms == built
+        });
+        if !fresh {
+            *cache = Some(LoadedSimilarity {
+                sim: Similarity::load(lib.as_ref())?,
+                at: Instant::now(),
+                writes,
+                model_built_ms: built,
+            });
+        }
+        match cache.as_ref() {
+            Some(c) => f(&c.sim, lib.as_ref()),
+            None => Err(AppError::Poisoned),
         }
     }
 
@@ -111,6 +159,8 @@ impl FingerprintService {
                 decoders: f.decoders.clone(),
             },
         };
-        self.with_library(|lib| lib.store_outcome(&outcome))
+        let stored = self.with_library(|lib| lib.store_outcome(&outcome));
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        stored
     }
 }
