@@ -169,6 +169,7 @@ pub struct TracksQuery {
 /// `next_after` is the `after` of the next page, null on the last one.
 #[utoipa::path(
     get,
+    tag = "api",
     path = "/api/v1/tracks",
     summary = "A page of library tracks in id order",
     params(TracksQuery),
@@ -222,6 +223,7 @@ pub async fn tracks(
 /// `GET /api/v1/tracks/{id}`: one track with its fingerprint.
 #[utoipa::path(
     get,
+    tag = "api",
     path = "/api/v1/tracks/{id}",
     summary = "One track with its fingerprint's values",
     params(
@@ -282,6 +284,7 @@ pub struct AnalyzeResponse {
 /// `POST /api/v1/analyze {"path": "...", "full": false}`.
 #[utoipa::path(
     post,
+    tag = "api",
     path = "/api/v1/analyze",
     summary = "Fingerprint one file",
     description = "Answered from the library when it holds a current fingerprint of the \
@@ -325,6 +328,7 @@ pub async fn analyze(
 /// `GET /api/v1/status`: the figures of `sonoprint status --json`.
 #[utoipa::path(
     get,
+    tag = "api",
     path = "/api/v1/status",
     summary = "The library's figures (those of `sonoprint status --json`)",
     responses(
@@ -361,6 +365,7 @@ pub struct FailureList {
 /// `GET /api/v1/failures?class=`.
 #[utoipa::path(
     get,
+    tag = "api",
     path = "/api/v1/failures",
     summary = "Library files that could not be fingerprinted",
     params(FailuresQuery),
@@ -395,6 +400,7 @@ pub async fn failures(
 /// `GET /api/v1/openapi.json`.
 #[utoipa::path(
     get,
+    tag = "api",
     path = "/api/v1/openapi.json",
     summary = "This document (OpenAPI 3.1), generated from the server's code",
     responses(
@@ -418,6 +424,7 @@ pub async fn openapi() -> impl IntoResponse {
 /// `GET /metrics`.
 #[utoipa::path(
     get,
+    tag = "operations",
     path = "/metrics",
     summary = "Prometheus metrics",
     description = "Text format 0.0.4: requests by route and status, analysis latency \

@@ -35,6 +35,7 @@ pub struct Health {
 /// `GET /health`.
 #[utoipa::path(
     get,
+    tag = "compatible",
     path = "/health",
     summary = "Liveness (never needs a token; answers while every worker is busy)",
     security(()),
@@ -76,6 +77,7 @@ pub struct FingerprintResponse {
 /// `POST /fingerprint` `{"track_id": u32, "filepath": "..."}`, whatever the Content-Type.
 #[utoipa::path(
     post,
+    tag = "compatible",
     path = "/fingerprint",
     summary = "Fingerprint one file (Auralis-compatible)",
     description = "Excerpt mode. Answered from the library when it holds a current fingerprint \

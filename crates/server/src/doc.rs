@@ -48,6 +48,11 @@ as the `apiKey` query parameter. They are not listed here.";
     components(schemas(ErrorBody, FingerprintValues, AnalysisClass)),
     modifiers(&Security),
     security((), ("bearer" = [])),
+    tags(
+        (name = "compatible", description = "The endpoints Auralis's fingerprint extractor uses: their shapes are a contract"),
+        (name = "api", description = "sonoprint's library API"),
+        (name = "operations", description = "Monitoring"),
+    ),
 )]
 struct ApiDoc;
 
