@@ -104,7 +104,8 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-/// With a token configured, every route but `/health` needs `Authorization: Bearer <token>`.
+/// With a token configured, every route but `/health` needs `Authorization: Bearer <token>`;
+/// the OpenSubsonic routes under `/rest/` take it as their `apiKey` parameter instead.
 pub async fn require_token(
     State(state): State<Arc<AppState>>,
     req: Request,
@@ -113,7 +114,7 @@ pub async fn require_token(
     let Some(token) = state.token.as_deref() else {
         return next.run(req).await;
     };
-    if req.uri().path() == "/health" {
+    if req.uri().path() == "/health" || req.uri().path().starts_with("/rest/") {
         return next.run(req).await;
     }
     let given = req
@@ -140,7 +141,7 @@ pub async fn require_token(
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

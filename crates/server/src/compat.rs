@@ -7,44 +7,112 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use sonoprint_core::Mode;
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
-use crate::{fingerprint_of, read_body, AppState, VERSION};
+use crate::api::{BAD_FILE_400, BUSY, UNAUTHORIZED};
+use crate::doc::FingerprintValues;
+use crate::error::{ApiError, ErrorBody};
+use crate::{fingerprint_of, read_body, AppState, FileMetadata, VERSION};
 
-/// `GET /health`.
-pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({
-        "status": "healthy",
-        "version": VERSION,
-        "uptime_sec": state.started.elapsed().as_secs(),
-    }))
+/// Always `healthy`: the server answers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Healthy {
+    Healthy,
 }
 
-#[derive(Deserialize)]
-struct FingerprintRequest {
+/// The answer of `GET /health`: exactly these three fields.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: Healthy,
+    /// sonoprint's version.
+    pub version: String,
+    pub uptime_sec: u64,
+}
+
+/// `GET /health`.
+#[utoipa::path(
+    get,
+    tag = "compatible",
+    path = "/health",
+    summary = "Liveness (never needs a token; answers while every worker is busy)",
+    security(()),
+    responses((status = 200, description = "Healthy", body = Health)),
+)]
+pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
+    Json(Health {
+        status: Healthy::Healthy,
+        version: VERSION.to_string(),
+        uptime_sec: state.started.elapsed().as_secs(),
+    })
+}
+
+/// The body of `POST /fingerprint`; unknown fields are ignored.
+#[derive(Deserialize, ToSchema)]
+pub struct FingerprintRequest {
+    /// The caller's id for the track, given back as is.
+    #[schema(minimum = 0, maximum = 4294967295_u32)]
     track_id: u32,
+    /// Absolute path of the file on the server, under an allowed folder.
+    #[schema(min_length = 1, max_length = 4096)]
     filepath: String,
 }
 
+/// The answer of `POST /fingerprint`.
+#[derive(Serialize, ToSchema)]
+pub struct FingerprintResponse {
+    /// The request's `track_id`.
+    pub track_id: u32,
+    pub fingerprint: FingerprintValues,
+    pub metadata: FileMetadata,
+    pub processing_time_ms: u64,
+    /// Answered from the library without decoding.
+    pub cached: bool,
+    /// The library track of this file, if any.
+    pub library_track_id: Option<i64>,
+}
+
 /// `POST /fingerprint` `{"track_id": u32, "filepath": "..."}`, whatever the Content-Type.
+#[utoipa::path(
+    post,
+    tag = "compatible",
+    path = "/fingerprint",
+    summary = "Fingerprint one file (Auralis-compatible)",
+    description = "Excerpt mode. Answered from the library when it holds a current fingerprint \
+        of the unchanged file. Any Content-Type: the body is read as JSON; unknown fields are \
+        ignored.",
+    request_body = FingerprintRequest,
+    responses(
+        (status = 200, description = "The fingerprint", body = FingerprintResponse),
+        (status = 400, description = BAD_FILE_400, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = "The path is relative or resolves outside the allowed folders", body = ErrorBody),
+        (status = 404, description = "No file at that path", body = ErrorBody),
+        (status = 413, description = "Request body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not audio, or a codec no decoder reads", body = ErrorBody),
+        (status = 500, description = "The analysis failed (the decoder crashed, an I/O error), or the result could not be stored", body = ErrorBody),
+        (status = 503, description = BUSY, body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 504, description = "The analysis exceeded the server's --timeout and was stopped", body = ErrorBody),
+    ),
+)]
 pub async fn fingerprint(
     State(state): State<Arc<AppState>>,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FingerprintResponse>, ApiError> {
     let started = Instant::now();
     let bytes = read_body(body).await?;
     let req: FingerprintRequest = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON request: {e}")))?;
     let a = fingerprint_of(&state, &req.filepath, Mode::Excerpt).await?;
-    Ok(Json(json!({
-        "track_id": req.track_id,
-        "fingerprint": a.fingerprint,
-        "metadata": a.metadata,
-        "processing_time_ms": started.elapsed().as_millis() as u64,
-        "cached": a.cached,
-        "library_track_id": a.library_id.map(|t| t.0),
-    })))
+    Ok(Json(FingerprintResponse {
+        track_id: req.track_id,
+        fingerprint: a.fingerprint,
+        metadata: a.metadata,
+        processing_time_ms: started.elapsed().as_millis() as u64,
+        cached: a.cached,
+        library_track_id: a.library_id.map(|t| t.0),
+    }))
 }

@@ -3,9 +3,33 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
 use sonoprint_core::ErrorClass;
 use sonoprint_worker::Failure;
+
+/// The classes of the answers that are not an analysis failure; with [`ErrorClass::ALL`] they
+/// are every `class` an error answer can carry (the OpenAPI document lists them from here).
+pub const REQUEST_CLASSES: [&str; 8] = [
+    "bad_request",
+    "forbidden",
+    "not_found",
+    "too_large",
+    "unauthorized",
+    "busy",
+    "internal",
+    "panic",
+];
+
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// What went wrong, for a program.
+    #[schema(schema_with = crate::doc::error_class_schema)]
+    pub class: &'static str,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -93,7 +117,10 @@ impl IntoResponse for ApiError {
         }
         let mut r = (
             self.status,
-            Json(json!({ "error": self.message, "class": self.class })),
+            Json(ErrorBody {
+                error: self.message,
+                class: self.class,
+            }),
         )
             .into_response();
         if let Some(secs) = self.retry_after {

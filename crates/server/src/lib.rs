@@ -1,5 +1,6 @@
 //! sonoprint's fingerprint server: the Auralis-compatible `GET /health` and `POST /fingerprint`,
-//! the library API under `/api/v1`, and `/metrics`.
+//! the library API under `/api/v1` (its OpenAPI document generated from the handlers, see
+//! [`doc`]), `/metrics`, and the OpenSubsonic endpoints under `/rest/`.
 //!
 //! Analyses run in worker processes ([`sonoprint_worker::Pool`]): at most `jobs` at once, at
 //! most `max_queue` more waiting (the rest get 503 at once), each stopped after `timeout`. The
@@ -10,9 +11,11 @@
 mod access;
 mod api;
 mod compat;
+pub mod doc;
 mod error;
 mod metrics;
 pub mod report;
+pub mod subsonic;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::{json, Map, Value};
 use sonoprint_app::service::{FailureInfo, FingerprintService};
 use sonoprint_app::{Create, LibrarySpec};
 use sonoprint_core::{Analysis, Mode};
@@ -30,6 +32,7 @@ use sonoprint_store::{Library, TrackId, TrackRow};
 use sonoprint_worker::{Pool, PoolConfig};
 use tokio::sync::Semaphore;
 
+use crate::doc::FingerprintValues;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -219,6 +222,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/failures", get(api::failures))
         .route("/api/v1/openapi.json", get(api::openapi))
+        .merge(subsonic::routes(Arc::clone(&state)))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .layer(axum::middleware::from_fn_with_state(
@@ -246,10 +250,50 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Respo
 
 /// A fingerprint answer, computed or from the library.
 pub(crate) struct Answer {
-    pub fingerprint: Value,
-    pub metadata: Value,
+    pub fingerprint: FingerprintValues,
+    pub metadata: FileMetadata,
     pub cached: bool,
     pub library_id: Option<TrackId>,
+}
+
+/// What is known about an analysed file. A fingerprint from the library carries the first
+/// seven fields only (the library keeps no more); a computed one all that apply.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Metadata)]
+pub struct FileMetadata {
+    pub duration_sec: f64,
+    pub sample_rate: u32,
+    pub channels: u32,
+    /// The file's extension, lower case (else the container).
+    pub format: Option<String>,
+    /// Container, e.g. `flac`, `mp3`, `mp4`, `ogg`, `wav`, `aiff`.
+    pub container: Option<String>,
+    /// Null for a fingerprint the player wrote.
+    pub mode: Option<api::ModeName>,
+    pub fingerprint_version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bits_per_sample: Option<u32>,
+    /// Codec, e.g. `flac`, `mp3`, `aac`, `alac`, `vorbis`, `pcm_s16le`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+    /// Seconds of audio analysed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analyzed_sec: Option<f64>,
+    /// Which decoding path produced the audio: `symphonia` or `ffmpeg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<String>,
+    /// How excerpts were reached: `seek`, `sequential` or `whole`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
+    /// False when the container did not state the duration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_known: Option<bool>,
+    /// The file ended before the duration its header stated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    /// Packets that failed to decode and were skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_packets: Option<u32>,
 }
 
 /// Runs `f` on the library connection on a blocking thread.
@@ -303,8 +347,7 @@ pub(crate) async fn fingerprint_of(
     if let (Some(row), Some(sf)) = (&row, current) {
         state.metrics.cached.fetch_add(1, Ordering::Relaxed);
         return Ok(Answer {
-            fingerprint: serde_json::to_value(sf.fingerprint)
-                .map_err(|e| ApiError::internal(e.to_string()))?,
+            fingerprint: FingerprintValues(sf.fingerprint),
             metadata: cached_metadata(row, &path),
             cached: true,
             library_id: Some(row.id),
@@ -332,8 +375,7 @@ pub(crate) async fn fingerprint_of(
     }
     match result {
         Ok(analysis) => Ok(Answer {
-            fingerprint: serde_json::to_value(analysis.fingerprint)
-                .map_err(|e| ApiError::internal(e.to_string()))?,
+            fingerprint: FingerprintValues(analysis.fingerprint),
             metadata: computed_metadata(&analysis, &path),
             cached: false,
             library_id,
@@ -423,31 +465,50 @@ fn extension(path: &Path) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
-fn computed_metadata(a: &Analysis, path: &Path) -> Value {
-    let mut m = match serde_json::to_value(&a.metadata) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    let container = m.get("format").cloned().unwrap_or(Value::Null);
-    m.insert(
-        "format".into(),
-        extension(path).map_or(container.clone(), Value::from),
-    );
-    m.insert("container".into(), container);
-    Value::Object(m)
+fn computed_metadata(a: &Analysis, path: &Path) -> FileMetadata {
+    let m = &a.metadata;
+    FileMetadata {
+        duration_sec: m.duration_sec,
+        sample_rate: m.sample_rate,
+        channels: m.channels,
+        format: extension(path).or_else(|| Some(m.format.clone())),
+        container: Some(m.format.clone()),
+        mode: Some(m.mode.into()),
+        fingerprint_version: Some(m.fingerprint_version),
+        bits_per_sample: m.bits_per_sample,
+        codec: Some(m.codec.clone()),
+        analyzed_sec: Some(m.analyzed_sec),
+        decoder: Some(m.decoder.clone()),
+        access: Some(m.access.clone()),
+        duration_known: Some(m.duration_known),
+        truncated: Some(m.truncated),
+        skipped_packets: Some(m.skipped_packets),
+    }
 }
 
-fn cached_metadata(row: &TrackRow, path: &Path) -> Value {
+fn cached_metadata(row: &TrackRow, path: &Path) -> FileMetadata {
     let container = row.format.clone();
-    json!({
-        "duration_sec": row.duration.unwrap_or(0.0),
-        "sample_rate": row.sample_rate.unwrap_or(0),
-        "channels": row.channels.unwrap_or(0),
-        "format": extension(path).or(container.clone()),
-        "container": container,
-        "mode": row.fingerprint.as_ref().and_then(|f| f.mode).map(Mode::as_str),
-        "fingerprint_version": row.fingerprint.as_ref().map(|f| f.version),
-    })
+    FileMetadata {
+        duration_sec: row.duration.unwrap_or(0.0),
+        sample_rate: row.sample_rate.unwrap_or(0),
+        channels: row.channels.unwrap_or(0),
+        format: extension(path).or(container.clone()),
+        container,
+        mode: row
+            .fingerprint
+            .as_ref()
+            .and_then(|f| f.mode)
+            .map(api::ModeName::from),
+        fingerprint_version: row.fingerprint.as_ref().map(|f| f.version),
+        bits_per_sample: None,
+        codec: None,
+        analyzed_sec: None,
+        decoder: None,
+        access: None,
+        duration_known: None,
+        truncated: None,
+        skipped_packets: None,
+    }
 }
 
 /// Reads a request body of at most [`MAX_BODY`] bytes.
