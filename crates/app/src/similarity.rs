@@ -450,6 +450,13 @@ impl Similarity {
         self.index.is_empty()
     }
 
+    /// The model's distance between two tracks and its score in [0, 1], when both have a
+    /// current fingerprint.
+    pub fn distance(&self, a: TrackId, b: TrackId) -> Option<(f64, f64)> {
+        let d = f64::from(self.index.distance_between(a.0, b.0)?);
+        Some((d, self.index.model().score(d)))
+    }
+
     /// Whether `id` has a current fingerprint.
     pub fn contains(&self, id: TrackId) -> bool {
         self.index.contains(id.0)

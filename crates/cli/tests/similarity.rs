@@ -215,3 +215,149 @@ fn graph_needs_enough_fingerprints_and_says_so() {
         "{err}"
     );
 }
+
+fn http_get(url: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut r = agent.get(url).call().unwrap();
+    let status = r.status().as_u16();
+    let body = r.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
+    )
+}
+
+#[test]
+fn similarity_over_http_and_opensubsonic() {
+    let fx = fixture();
+    fx.ok(&["scan", fx.music.to_str().unwrap()]);
+    fx.ok(&["run", "--jobs", "2", "--graph"]);
+    let id_of = |rel: &str| -> i64 {
+        fx.db()
+            .query_row(
+                "SELECT id FROM tracks WHERE filepath = ?1",
+                [fx.path(rel)],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let (low0, copy, high3, mid1) = (
+        id_of("low/low0.wav"),
+        id_of("copies/low0-copy.wav"),
+        id_of("high/high3.wav"),
+        id_of("mid/mid1.wav"),
+    );
+    let mut cmd = common::command(&fx.data, &["serve", "--port", "0", "--jobs", "1"]);
+    cmd.env_remove("SONOPRINT_TOKEN")
+        .stdin(std::process::Stdio::null());
+    let server = common::start(cmd);
+    let base = &server.base;
+
+    let (st, v) = http_get(&format!("{base}/api/v1/tracks/{low0}/similar?count=3"));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["query"]["id"], low0);
+    assert_eq!(v["results"][0]["track"]["id"], copy);
+    assert_eq!(v["results"][0]["same_audio_as_query"], true);
+    assert_eq!(v["results"].as_array().unwrap().len(), 3);
+    let (st, v) = http_get(&format!(
+        "{base}/api/v1/path?from={low0}&to={high3}&length=5"
+    ));
+    assert_eq!(st, 200, "{v}");
+    let tracks = v["tracks"].as_array().unwrap();
+    assert_eq!(tracks[0]["track"]["id"], low0);
+    assert_eq!(tracks.last().unwrap()["track"]["id"], high3);
+    let (st, v) = http_get(&format!(
+        "{base}/api/v1/playlist?seeds={mid1},{low0}&length=5"
+    ));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["tracks"].as_array().unwrap().len(), 5);
+    assert_eq!(v["tracks"][1]["seed"], true);
+    for (url, want) in [
+        (format!("{base}/api/v1/tracks/999999/similar"), 404),
+        (format!("{base}/api/v1/tracks/0/similar"), 400),
+        (format!("{base}/api/v1/tracks/{low0}/similar?count=0"), 400),
+        (
+            format!("{base}/api/v1/tracks/{low0}/similar?min_score=2"),
+            400,
+        ),
+        (format!("{base}/api/v1/path?from={low0}"), 400),
+        (format!("{base}/api/v1/playlist?seeds=x"), 400),
+    ] {
+        let (st, v) = http_get(&url);
+        assert_eq!(st, want, "{url}: {v}");
+        assert!(v["error"].is_string() && v["class"].is_string(), "{v}");
+    }
+
+    // OpenSubsonic: getSonicSimilarTracks (count defaults to 10), .view, errors 10 and 70.
+    let (st, v) = http_get(&format!(
+        "{base}/rest/getSonicSimilarTracks.view?id={low0}&f=json"
+    ));
+    assert_eq!(st, 200);
+    let r = &v["subsonic-response"];
+    assert_eq!(r["status"], "ok", "{v}");
+    let matches = r["sonicMatch"].as_array().unwrap();
+    assert_eq!(matches.len(), 10);
+    assert_eq!(r["sonicSimilarTracksResult"]["sonicMatch"], r["sonicMatch"]);
+    let first = &matches[0];
+    assert_eq!(first["entry"]["id"], copy.to_string());
+    assert_eq!(first["id"], copy.to_string());
+    assert_eq!(first["similarity"], 1.0);
+    assert_eq!(first["distance"], 0.0);
+    for m in matches {
+        for field in [
+            "id",
+            "title",
+            "path",
+            "duration",
+            "suffix",
+            "size",
+            "samplingRate",
+            "channelCount",
+        ] {
+            assert!(!m["entry"][field].is_null(), "{field}: {m}");
+        }
+        let d = m["distance"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&d));
+    }
+    let (_, v) = http_get(&format!(
+        "{base}/rest/getSonicSimilarTracks?id={low0}&count=2&f=json"
+    ));
+    assert_eq!(
+        v["subsonic-response"]["sonicMatch"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (_, v) = http_get(&format!("{base}/rest/getSonicSimilarTracks?f=json"));
+    assert_eq!(v["subsonic-response"]["error"]["code"], 10, "{v}");
+    let (_, v) = http_get(&format!(
+        "{base}/rest/getSonicSimilarTracks?id=999999&f=json"
+    ));
+    assert_eq!(v["subsonic-response"]["error"]["code"], 70, "{v}");
+    // findSonicPath: the start first, the end last, similarity to the start.
+    let (_, v) = http_get(&format!(
+        "{base}/rest/findSonicPath?startSongId={low0}&endSongId={high3}&count=5&f=json"
+    ));
+    let r = &v["subsonic-response"];
+    assert_eq!(r["status"], "ok", "{v}");
+    let path = r["findSonicPathResult"]["sonicMatch"].as_array().unwrap();
+    assert!(path.len() >= 2 && path.len() <= 5);
+    assert_eq!(path[0]["entry"]["id"], low0.to_string());
+    assert_eq!(path[0]["similarity"], 1.0);
+    assert_eq!(path.last().unwrap()["entry"]["id"], high3.to_string());
+    let (_, v) = http_get(&format!(
+        "{base}/rest/findSonicPath?startSongId={low0}&f=json"
+    ));
+    assert_eq!(v["subsonic-response"]["error"]["code"], 10, "{v}");
+    let (_, v) = http_get(&format!("{base}/rest/getOpenSubsonicExtensions?f=json"));
+    assert_eq!(
+        v["subsonic-response"]["openSubsonicExtensions"][0]["name"],
+        "sonicSimilarity"
+    );
+    drop(server);
+}

@@ -26,7 +26,8 @@ endpoint but `/health`, and answers 401 without it.
 **Errors.** Every error answer is JSON: `{\"error\": message, \"class\": class}`; `class` is one \
 of the `Error` schema's values: the request classes, or the class of a failed analysis.
 
-**OpenSubsonic.** `/rest/ping`, `/rest/getOpenSubsonicExtensions` (also with the `.view` \
+**OpenSubsonic.** `/rest/ping`, `/rest/getOpenSubsonicExtensions`, and the `sonicSimilarity` \
+extension's `/rest/getSonicSimilarTracks` and `/rest/findSonicPath` (also with the `.view` \
 suffix) follow the OpenSubsonic documents instead of this one: the `subsonic-response` \
 envelope, errors as `status: failed` with HTTP 200, and the token (when the server has one) \
 as the `apiKey` query parameter. They are not listed here.";
@@ -44,6 +45,9 @@ as the `apiKey` query parameter. They are not listed here.";
         crate::api::failures,
         crate::api::openapi,
         crate::api::metrics,
+        crate::similar::similar,
+        crate::similar::path,
+        crate::similar::playlist,
     ),
     components(schemas(ErrorBody, FingerprintValues, AnalysisClass)),
     modifiers(&Security),
@@ -51,6 +55,7 @@ as the `apiKey` query parameter. They are not listed here.";
     tags(
         (name = "compatible", description = "The endpoints Auralis's fingerprint extractor uses: their shapes are a contract"),
         (name = "api", description = "sonoprint's library API"),
+        (name = "similarity", description = "Similar tracks, paths and playlists, from the library's similarity model"),
         (name = "operations", description = "Monitoring"),
     ),
 )]

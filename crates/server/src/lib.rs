@@ -15,6 +15,7 @@ pub mod doc;
 mod error;
 mod metrics;
 pub mod report;
+mod similar;
 pub mod subsonic;
 
 use std::net::SocketAddr;
@@ -222,6 +223,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/failures", get(api::failures))
         .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/tracks/{id}/similar", get(similar::similar))
+        .route("/api/v1/path", get(similar::path))
+        .route("/api/v1/playlist", get(similar::playlist))
         .merge(subsonic::routes(Arc::clone(&state)))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))

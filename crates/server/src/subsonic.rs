@@ -368,6 +368,12 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let r = Router::new();
     let r = rest(r, "ping", get(ping));
     let r = rest(r, "getOpenSubsonicExtensions", get(extensions));
+    let r = rest(
+        r,
+        "getSonicSimilarTracks",
+        get(crate::similar::get_sonic_similar_tracks),
+    );
+    let r = rest(r, "findSonicPath", get(crate::similar::find_sonic_path));
     r.route("/rest/{*method}", any(unknown))
         .layer(axum::middleware::from_fn_with_state(state, require_api_key))
 }
