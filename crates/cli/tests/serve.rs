@@ -203,6 +203,14 @@ fn compatible_endpoints_library_cache_and_access() {
         "bad_request"
     );
     post(&s, "/fingerprint", r#"{"filepath": "/x"}"#).error(400);
+    // track_id is a JSON Schema integer: 7.0 is 7; 7.5, -1 and 2^32 are not.
+    let whole = json!({"track_id": 7.0, "filepath": a}).to_string();
+    assert_eq!(post(&s, "/fingerprint", &whole).json()["track_id"], 7);
+    for bad in ["7.5", "-1", "4294967296"] {
+        let body = format!(r#"{{"track_id": {bad}, "filepath": {}}}"#, json!(a));
+        let e = post(&s, "/fingerprint", &body).error(400);
+        assert!(e["error"].as_str().unwrap().contains("track_id"), "{e}");
+    }
     let big = format!(
         r#"{{"track_id": 1, "filepath": "{}", "pad": "{}"}}"#,
         a.display(),

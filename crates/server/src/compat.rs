@@ -54,10 +54,31 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
 pub struct FingerprintRequest {
     /// The caller's id for the track, given back as is.
     #[schema(minimum = 0, maximum = 4294967295_u32)]
+    #[serde(deserialize_with = "json_integer")]
     track_id: u32,
     /// Absolute path of the file on the server, under an allowed folder.
     #[schema(min_length = 1, max_length = 4096)]
     filepath: String,
+}
+
+/// A JSON Schema `integer`: `7` and `7.0` are the same number (JSON has one number type, and
+/// clients written in JavaScript or Python send either), so both are accepted; `7.5`, negative
+/// numbers and numbers past `u32::MAX` are refused with the JSON 400.
+fn json_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    let value = match (n.as_u64(), n.as_f64()) {
+        (Some(u), _) => u32::try_from(u).ok(),
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&f) => {
+            Some(f as u32)
+        }
+        _ => None,
+    };
+    value.ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "track_id {n} is not an integer from 0 to {}",
+            u32::MAX
+        ))
+    })
 }
 
 /// The answer of `POST /fingerprint`.
