@@ -35,8 +35,9 @@ use crate::AppError;
 /// The player's neighbours per track.
 pub const DEFAULT_K: usize = 10;
 
-/// What `graph` is asked to do.
-#[derive(Debug, Clone, PartialEq)]
+/// What `graph` is asked to do; the default keeps the stored k and weights and updates only
+/// what changed.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GraphOptions {
     /// Neighbours per track; `None` keeps the stored graph's (10 for a first graph).
     pub k: Option<usize>,

@@ -229,15 +229,7 @@ fn the_graph_finds_the_clusters_and_updates_only_what_changed() {
         .all(|e| (0.0..=1.0).contains(&e.similarity_score)));
 
     // Nothing changed: nothing recomputed.
-    let again = update_graph(
-        &mut t.lib,
-        &GraphOptions {
-            k: None,
-            rebuild: false,
-            weights: None,
-        },
-    )
-    .unwrap();
+    let again = update_graph(&mut t.lib, &GraphOptions::default()).unwrap();
     assert!(!again.rebuilt);
     assert_eq!(
         (again.changed, again.recomputed, again.rows_written),
@@ -258,15 +250,7 @@ fn the_graph_finds_the_clusters_and_updates_only_what_changed() {
     changes.push((first.0.as_str(), first.1.as_str(), None));
     let model_before = t.lib.graph_state().unwrap().unwrap().model_id;
     t.put(&changes);
-    let upd = update_graph(
-        &mut t.lib,
-        &GraphOptions {
-            k: None,
-            rebuild: false,
-            weights: None,
-        },
-    )
-    .unwrap();
+    let upd = update_graph(&mut t.lib, &GraphOptions::default()).unwrap();
     assert!(!upd.rebuilt, "{upd:?}");
     assert_eq!(upd.model, model_before);
     assert_eq!((upd.changed, upd.removed), (5, 1));
@@ -308,15 +292,7 @@ fn more_than_a_tenth_changed_refits_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = TestLib::new(dir.path());
     t.put(&refs(&clustered(40, 4, 1)));
-    let first = update_graph(
-        &mut t.lib,
-        &GraphOptions {
-            k: None,
-            rebuild: false,
-            weights: None,
-        },
-    )
-    .unwrap();
+    let first = update_graph(&mut t.lib, &GraphOptions::default()).unwrap();
     assert_eq!(first.k, 10);
     let more: Vec<_> = clustered(60, 4, 2)
         .into_iter()
@@ -324,15 +300,7 @@ fn more_than_a_tenth_changed_refits_the_model() {
         .map(|(_, n, fp)| ("extra".to_string(), n, fp))
         .collect();
     t.put(&refs(&more));
-    let second = update_graph(
-        &mut t.lib,
-        &GraphOptions {
-            k: None,
-            rebuild: false,
-            weights: None,
-        },
-    )
-    .unwrap();
+    let second = update_graph(&mut t.lib, &GraphOptions::default()).unwrap();
     assert!(
         second.rebuilt && second.reason.contains("changed"),
         "{second:?}"
@@ -350,15 +318,7 @@ fn similar_shows_the_same_audio_once_and_keeps_out_the_folder_when_asked() {
     let query_key = format!("{}/{}", tracks[5].0, tracks[5].1);
     tracks.push(("copies".into(), "twin".into(), twin));
     t.put(&refs(&tracks));
-    update_graph(
-        &mut t.lib,
-        &GraphOptions {
-            k: None,
-            rebuild: false,
-            weights: None,
-        },
-    )
-    .unwrap();
+    update_graph(&mut t.lib, &GraphOptions::default()).unwrap();
     let sim = Similarity::load(&t.lib).unwrap();
     let q = t.id(&query_key);
     let ans = sim
