@@ -26,6 +26,13 @@ pub(crate) const UNAUTHORIZED: &str =
 pub(crate) const LIBRARY_ERROR: &str = "The library database could not be read";
 pub(crate) const BUSY: &str =
     "Every worker is busy and the queue is full; retry after `Retry-After` seconds";
+pub(crate) const OUTSIDE_403: &str = "The path is relative or resolves outside the allowed folders";
+pub(crate) const NO_FILE_404: &str = "No file at that path";
+pub(crate) const TOO_BIG_413: &str = "Request body over 64 KiB";
+pub(crate) const NOT_AUDIO_415: &str = "Not audio, or a codec no decoder reads";
+pub(crate) const FAILED_500: &str = "The analysis failed (the decoder crashed, an I/O error), or \
+     the result could not be stored";
+pub(crate) const TIMEOUT_504: &str = "The analysis exceeded the server's --timeout and was stopped";
 pub(crate) const BAD_FILE_400: &str = "Malformed JSON, a missing or empty path, or a corrupt, \
      truncated, too short or empty file (the message then says \"appears corrupted\")";
 
@@ -295,14 +302,14 @@ pub struct AnalyzeResponse {
         (status = 200, description = "The fingerprint", body = AnalyzeResponse),
         (status = 400, description = BAD_FILE_400, body = ErrorBody),
         (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 403, description = "The path is relative or resolves outside the allowed folders", body = ErrorBody),
-        (status = 404, description = "No file at that path", body = ErrorBody),
-        (status = 413, description = "Request body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not audio, or a codec no decoder reads", body = ErrorBody),
-        (status = 500, description = "The analysis failed (the decoder crashed, an I/O error), or the result could not be stored", body = ErrorBody),
+        (status = 403, description = OUTSIDE_403, body = ErrorBody),
+        (status = 404, description = NO_FILE_404, body = ErrorBody),
+        (status = 413, description = TOO_BIG_413, body = ErrorBody),
+        (status = 415, description = NOT_AUDIO_415, body = ErrorBody),
+        (status = 500, description = FAILED_500, body = ErrorBody),
         (status = 503, description = BUSY, body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
-        (status = 504, description = "The analysis exceeded the server's --timeout and was stopped", body = ErrorBody),
+        (status = 504, description = TIMEOUT_504, body = ErrorBody),
     ),
 )]
 pub async fn analyze(

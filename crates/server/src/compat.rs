@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use sonoprint_core::Mode;
 use utoipa::ToSchema;
 
-use crate::api::{BAD_FILE_400, BUSY, UNAUTHORIZED};
+use crate::api::{
+    BAD_FILE_400, BUSY, FAILED_500, NOT_AUDIO_415, NO_FILE_404, OUTSIDE_403, TIMEOUT_504,
+    TOO_BIG_413, UNAUTHORIZED,
+};
 use crate::doc::FingerprintValues;
 use crate::error::{ApiError, ErrorBody};
 use crate::{fingerprint_of, read_body, AppState, FileMetadata, VERSION};
@@ -109,14 +112,14 @@ pub struct FingerprintResponse {
         (status = 200, description = "The fingerprint", body = FingerprintResponse),
         (status = 400, description = BAD_FILE_400, body = ErrorBody),
         (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 403, description = "The path is relative or resolves outside the allowed folders", body = ErrorBody),
-        (status = 404, description = "No file at that path", body = ErrorBody),
-        (status = 413, description = "Request body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not audio, or a codec no decoder reads", body = ErrorBody),
-        (status = 500, description = "The analysis failed (the decoder crashed, an I/O error), or the result could not be stored", body = ErrorBody),
+        (status = 403, description = OUTSIDE_403, body = ErrorBody),
+        (status = 404, description = NO_FILE_404, body = ErrorBody),
+        (status = 413, description = TOO_BIG_413, body = ErrorBody),
+        (status = 415, description = NOT_AUDIO_415, body = ErrorBody),
+        (status = 500, description = FAILED_500, body = ErrorBody),
         (status = 503, description = BUSY, body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
-        (status = 504, description = "The analysis exceeded the server's --timeout and was stopped", body = ErrorBody),
+        (status = 504, description = TIMEOUT_504, body = ErrorBody),
     ),
 )]
 pub async fn fingerprint(
