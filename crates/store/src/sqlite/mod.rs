@@ -132,6 +132,7 @@ impl Library for SqliteLibrary {
             db_path: self.path.clone(),
             db_size_bytes: sql::db_size(&self.path),
             last_run: self.last_run()?,
+            runners: self.runners()?,
             auralis: None,
         })
     }
