@@ -32,6 +32,20 @@ struct Cli {
     /// sonoprint's: its tracks are the work, results go into its track_fingerprints.
     #[arg(long, global = true, value_name = "DB", env = "SONOPRINT_AURALIS")]
     auralis: Option<PathBuf>,
+    /// The library database: a PostgreSQL URL (postgres://user:password@host:port/db), shared
+    /// by every machine that runs on it, or the path of a sonoprint SQLite file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "SONOPRINT_DATABASE_URL",
+        hide_env_values = true
+    )]
+    db: Option<String>,
+    /// With --db postgres://...: where a folder of the database's (canonical) paths is on this
+    /// machine, CANONICAL=LOCAL (e.g. /srv/music=/mnt/music); repeatable.
+    #[arg(long, global = true, value_name = "CANONICAL=LOCAL")]
+    path_map: Vec<String>,
     /// With --auralis: the fingerprint_version stamped on results and counted as current.
     #[arg(long, global = true, value_name = "N", default_value_t = sonoprint_store::AURALIS_DEFAULT_STAMP,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -81,14 +95,28 @@ fn main() -> ExitCode {
     // The library every library command works on, and where the logs go.
     let library = || -> Result<(LibrarySpec, datadir::DataDir), String> {
         let data = datadir::resolve(cli.data_dir.clone())?;
-        let spec = match &cli.auralis {
-            Some(db) => LibrarySpec::Auralis {
+        let path_map = sonoprint_app::PathMap::parse(&cli.path_map).map_err(|e| e.to_string())?;
+        let spec = match (&cli.auralis, &cli.db) {
+            (Some(_), Some(_)) => {
+                return Err("--auralis and --db name two different libraries: give one".into())
+            }
+            (Some(db), None) => LibrarySpec::Auralis {
                 db: std::path::absolute(db)
                     .map_err(|e| format!("bad --auralis {}: {e}", db.display()))?,
                 stamp: cli.auralis_version,
             },
-            None => LibrarySpec::Own { db: data.db() },
+            (None, Some(db)) => {
+                LibrarySpec::from_db_arg(db, path_map.clone()).map_err(|e| e.to_string())?
+            }
+            (None, None) => LibrarySpec::Own { db: data.db() },
         };
+        if !path_map.is_empty() && !matches!(spec, LibrarySpec::Postgres { .. }) {
+            return Err(
+                "--path-map is for a library shared by several machines: use it with \
+                        --db postgres://..."
+                    .into(),
+            );
+        }
         Ok((spec, data))
     };
     let result = match cli.command {
@@ -119,11 +147,11 @@ fn main() -> ExitCode {
 fn forget(spec: &LibrarySpec) -> Result<ExitCode, String> {
     let dropped = sonoprint_app::forget(spec).map_err(|e| e.to_string())?;
     let text = if dropped.is_empty() {
-        format!("{}: no sonoprint tables to remove\n", spec.path().display())
+        format!("{}: no sonoprint tables to remove\n", spec.describe())
     } else {
         format!(
             "{}: removed {} (the fingerprints in the player's tables are kept)\n",
-            spec.path().display(),
+            spec.describe(),
             dropped.join(", ")
         )
     };

@@ -148,6 +148,13 @@ pub trait Library: Send {
     /// The runners holding live claims now (host, pid, claims, results, heartbeat).
     fn runners(&self) -> Result<Vec<RunnerInfo>>;
 
+    /// Tracks this connection claimed and handed back because their file is not readable on
+    /// this machine (a path map's folder that lacks them): a failure of this machine's
+    /// attempt, not of the track. Zero for a library without a path map.
+    fn not_here(&self) -> u64 {
+        0
+    }
+
     /// Writes a batch of results in one transaction. A result is written only while `runner`
     /// still holds the track's claim (else it is counted as stale and skipped); writing it
     /// drops the claim. On any error nothing of the batch is written.
