@@ -4,6 +4,7 @@
 //! - [`open`]: which library a command works on ([`LibrarySpec`]): sonoprint's own file, the
 //!   Auralis player's database filled in place, or a PostgreSQL database shared by several
 //!   machines (with a [`PathMap`] from its canonical paths to this machine's);
+//! - [`copy`]: a library copied from one database to another (SQLite <-> PostgreSQL);
 //! - [`batch`]: the resumable batch run (claim, analyse in worker processes, record);
 //! - [`service`]: the fingerprint service behind the server's endpoints (answer from a current
 //!   row, else compute, record the result or the failure);
@@ -11,6 +12,7 @@
 //!   playlists).
 
 pub mod batch;
+pub mod copy;
 mod error;
 pub mod pathmap;
 pub mod service;

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod bench;
+mod bench_queue;
 mod datadir;
 mod failures;
 mod logging;
@@ -85,6 +86,12 @@ enum Command {
     Path(similar::PathArgs),
     /// A playlist around one or more seed tracks.
     Playlist(similar::PlaylistArgs),
+    /// Copy a library into another, empty one: tracks, fingerprints, failures and the
+    /// similarity graph (each of SRC and DST a SQLite file or a postgres:// URL).
+    Copy(CopyArgs),
+    /// Internal: claim-and-record throughput of a PostgreSQL library with a no-op analysis.
+    #[command(hide = true)]
+    BenchQueue(bench_queue::Args),
     /// With --auralis: remove sonoprint's bookkeeping tables (sonoprint_*) from the player's
     /// database, keeping the fingerprints written into the player's own tables.
     Forget,
@@ -133,6 +140,8 @@ fn main() -> ExitCode {
         Command::Path(args) => library().and_then(|(l, _)| similar::path(args, &l)),
         Command::Playlist(args) => library().and_then(|(l, _)| similar::playlist(args, &l)),
         Command::Forget => library().and_then(|(l, _)| forget(&l)),
+        Command::Copy(args) => copy(args),
+        Command::BenchQueue(args) => bench_queue::run(args),
     };
     match result {
         Ok(code) => code,
@@ -141,6 +150,35 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+#[derive(clap::Args)]
+struct CopyArgs {
+    /// The library to copy: a SQLite file or postgres://user:password@host/db.
+    #[arg(long, value_name = "SRC")]
+    from: String,
+    /// The library to fill (it must hold no tracks): a SQLite file or a postgres:// URL.
+    #[arg(long, value_name = "DST")]
+    to: String,
+}
+
+/// `sonoprint copy --from SRC --to DST`.
+fn copy(args: CopyArgs) -> Result<ExitCode, String> {
+    let spec = |v: &str| {
+        LibrarySpec::from_db_arg(v, sonoprint_app::PathMap::default()).map_err(|e| e.to_string())
+    };
+    let (from, to) = (spec(&args.from)?, spec(&args.to)?);
+    let r = sonoprint_app::copy::copy(&from, &to).map_err(|e| e.to_string())?;
+    status::emit(&format!(
+        "Copied {} -> {}: {} tracks, {} fingerprints, {} failures, {} similarity graph rows\n",
+        from.describe(),
+        to.describe(),
+        r.tracks,
+        r.fingerprints,
+        r.failures,
+        r.graph_rows
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `sonoprint --auralis DB forget`.

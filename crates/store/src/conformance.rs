@@ -164,6 +164,40 @@ pub(crate) fn claims_never_hand_a_track_to_two_runners<H: Harness>() {
     }
 }
 
+/// Runners that claim and record at the same time write every track exactly once: a track whose
+/// result was just written is never handed out again.
+pub(crate) fn concurrent_runners_write_each_track_once<H: Harness>() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(H::create(dir.path(), 400));
+    let runners: Vec<_> = (0..4)
+        .map(|_| {
+            let d = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let mut s = H::reopen(&d);
+                let r = RunnerId::for_this_process();
+                let mut written = 0;
+                loop {
+                    let jobs = s.claim(&r, 7, LONG, &ClaimOptions::default()).unwrap();
+                    if jobs.is_empty() {
+                        return written;
+                    }
+                    let c = s
+                        .record(&r, &jobs.iter().map(done).collect::<Vec<_>>())
+                        .unwrap();
+                    assert_eq!((c.done, c.stale), (jobs.len() as u64, 0));
+                    written += c.done;
+                }
+            })
+        })
+        .collect();
+    let total: u64 = runners.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(total, 400, "tracks written more than once");
+    assert_eq!(
+        H::sql(dir.path(), "SELECT COUNT(*) FROM track_fingerprints"),
+        400
+    );
+}
+
 pub(crate) fn a_dead_runners_claims_are_free_at_once_a_live_ones_after_expiry<H: Harness>() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = H::create(dir.path(), 6);
@@ -643,6 +677,10 @@ macro_rules! conformance {
             #[test]
             fn claims_never_hand_a_track_to_two_runners() {
                 super::claims_never_hand_a_track_to_two_runners::<$h>();
+            }
+            #[test]
+            fn concurrent_runners_write_each_track_once() {
+                super::concurrent_runners_write_each_track_once::<$h>();
             }
             #[test]
             fn a_dead_runners_claims_are_free_at_once_a_live_ones_after_expiry() {

@@ -57,6 +57,7 @@ mod pg;
 mod runner;
 mod sql;
 mod sqlite;
+mod transfer;
 mod types;
 
 use std::collections::HashMap;
@@ -70,6 +71,7 @@ pub use error::{StoreError, Tracks};
 pub use pg::{describe_url, is_postgres_url, PostgresLibrary, PG_SCHEMA_VERSION};
 pub use runner::{hostname, pid_alive, RunnerId};
 pub use sqlite::{SqliteLibrary, SCHEMA_VERSION};
+pub use transfer::{Export, FailureRecord, FingerprintRecord, TrackRecord, Transfer};
 pub use types::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -30,8 +30,8 @@
 //! claim costs the rows it hands out, not the rows already done; when nothing is left after
 //! that point it looks once more from the start (claims that expired, files that changed).
 
-#[allow(clippy::module_inception)]
 mod schema;
+mod transfer;
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
@@ -382,17 +382,29 @@ impl PostgresLibrary {
         lease: Duration,
         opts: &ClaimOptions,
     ) -> Result<Vec<Job>> {
-        let sql = format!(
-            "WITH picked AS (
-               SELECT t.id FROM {FROM}
-               WHERE t.state = 'present' AND t.id > $3 AND NOT {CUR} AND ($4 OR NOT {FAIL})
+        // Two statements in one transaction. The first picks and locks pending tracks that
+        // no other claimer has locked (SKIP LOCKED). Its snapshot may predate the commit of a
+        // runner that has just written one of them (and released it), so the second statement,
+        // whose snapshot is taken after the locks are held, checks them again against what is
+        // committed now, and claims only those still pending and unclaimed (taking over only
+        // expired claims). A track is thus never handed out after its result is written.
+        let pick = format!(
+            "SELECT t.id FROM {FROM}
+             WHERE t.state = 'present' AND t.id > $3 AND NOT {CUR} AND ($4 OR NOT {FAIL})
+               AND NOT EXISTS (SELECT 1 FROM claims c
+                               WHERE c.track_id = t.id AND c.expires_at > now())
+             ORDER BY t.id LIMIT $5
+             FOR UPDATE OF t SKIP LOCKED"
+        );
+        let put = format!(
+            "WITH put AS (
+               INSERT INTO claims (track_id, runner, host, pid, claimed_at, expires_at)
+               SELECT t.id, $5, $6, $7, now(), now() + $8::int8 * interval '1 millisecond'
+               FROM {FROM}
+               WHERE t.id = ANY($3) AND t.state = 'present' AND NOT {CUR}
+                 AND ($4 OR NOT {FAIL})
                  AND NOT EXISTS (SELECT 1 FROM claims c
                                  WHERE c.track_id = t.id AND c.expires_at > now())
-               ORDER BY t.id LIMIT $5
-               FOR UPDATE OF t SKIP LOCKED
-             ), put AS (
-               INSERT INTO claims (track_id, runner, host, pid, claimed_at, expires_at)
-               SELECT id, $6, $7, $8, now(), now() + $9::int8 * interval '1 millisecond' FROM picked
                ON CONFLICT (track_id) DO UPDATE SET runner = excluded.runner,
                  host = excluded.host, pid = excluded.pid, claimed_at = excluded.claimed_at,
                  expires_at = excluded.expires_at
@@ -400,7 +412,7 @@ impl PostgresLibrary {
                RETURNING track_id
              ), counted AS (
                INSERT INTO runners (runner, host, pid, claimed)
-               SELECT $6, $7, $8, COUNT(*) FROM put
+               SELECT $5, $6, $7, COUNT(*) FROM put
                ON CONFLICT (runner) DO UPDATE SET claimed = runners.claimed + excluded.claimed,
                  last_heartbeat = now()
              )
@@ -412,14 +424,30 @@ impl PostgresLibrary {
         let limit = n as i64;
         let pid = runner.pid() as i32;
         let lease_ms = lease.as_millis().min(i64::MAX as u128) as i64;
-        let rows = self.db()?.query(
-            &sql,
+        let mut db = self.db()?;
+        let pick = db.stmt(&pick, "pick pending tracks")?;
+        let put = db.stmt(&put, "claim tracks")?;
+        let mut tx = begin(&mut db, "begin a claim")?;
+        let picked: Vec<i64> = tx
+            .query(
+                &pick,
+                &[&ver, &full, &after, &opts.retry_failed, &limit],
+                "pick pending tracks",
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if picked.is_empty() {
+            tx.commit("commit a claim")?;
+            return Ok(Vec::new());
+        }
+        let rows = tx.query(
+            &put,
             &[
                 &ver,
                 &full,
-                &after,
+                &picked,
                 &opts.retry_failed,
-                &limit,
                 &runner.as_str(),
                 &runner.host(),
                 &pid,
@@ -427,6 +455,7 @@ impl PostgresLibrary {
             ],
             "claim tracks",
         )?;
+        tx.commit("commit a claim")?;
         Ok(rows
             .iter()
             .map(|r| Job {
@@ -446,6 +475,10 @@ impl PostgresLibrary {
         now: i64,
         runner: Option<&str>,
     ) -> Result<RecordCounts> {
+        let lock = db.stmt(
+            "SELECT id FROM tracks WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            "lock the tracks",
+        )?;
         let held_stmt = db.stmt(
             "DELETE FROM claims WHERE runner = $1 AND track_id = ANY($2) RETURNING track_id",
             "check claims",
@@ -483,6 +516,12 @@ impl PostgresLibrary {
         )?;
         let all: Vec<i64> = results.iter().map(|o| o.job().track_id.0).collect();
         let mut tx = begin(db, "begin writing results")?;
+        // The tracks are locked first, in id order: a claimer holds the rows it picks (FOR
+        // UPDATE) while it inserts their claims, and may wait there for a transaction that
+        // deletes a claim it conflicts with; were that transaction to lock the track after
+        // deleting the claim, each would wait for the other. Locked first, the claimer skips
+        // them (SKIP LOCKED) instead.
+        tx.query(&lock, &[&all], "lock the tracks")?;
         // Only the results whose claim is still this runner's are written; their claims are
         // dropped in the same transaction (a claim taken over is another runner's now).
         let held: std::collections::HashSet<TrackId> = match runner {

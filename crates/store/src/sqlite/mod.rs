@@ -6,6 +6,7 @@
 
 mod catalog;
 mod schema;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
