@@ -9,8 +9,10 @@
 # to run as root), started on a free port of 127.0.0.1 (and a unix socket in that folder), and
 # stopped and deleted when CMD ends, whatever way it ends. The exit status is CMD's.
 #
-# The cluster trusts local connections (it only listens on loopback and lives for one command);
-# SONOPRINT_PG_LISTEN adds addresses to listen on (the three-machine test's veth addresses).
+# The cluster lives for one command and trusts its clients without a password, but only those
+# pg_hba.conf lets in: loopback, and 10.231.0.0/16, the addresses the three-machine test
+# (crates/cli/tests/machines.rs) gives the network namespaces it creates (it listens on every
+# address so that those veth addresses, made later, reach it).
 set -euo pipefail
 
 if [ $# -eq 0 ]; then
@@ -94,15 +96,11 @@ as_owner "$PGBIN/initdb" -D "$DATA" -U postgres -A trust --no-sync -E UTF8 >"$WO
   exit 1
 }
 
-LISTEN="127.0.0.1${SONOPRINT_PG_LISTEN:+,$SONOPRINT_PG_LISTEN}"
-if [ -n "${SONOPRINT_PG_LISTEN:-}" ]; then
-  # Other machines (network namespaces) connect over those addresses: trust them too.
-  echo "host all all 0.0.0.0/0 trust" >>"$DATA/pg_hba.conf"
-fi
+echo "host all all 10.231.0.0/16 trust" >>"$DATA/pg_hba.conf"
 for attempt in 1 2 3 4 5; do
   PORT=$(free_port)
   if as_owner "$PGBIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 \
-    -o "-p $PORT -k $SOCK -c listen_addresses=$LISTEN -c max_connections=200 -c fsync=on" \
+    -o "-p $PORT -k $SOCK -c listen_addresses='*' -c max_connections=200 -c fsync=on" \
     start >/dev/null 2>&1; then
     started=1
     break

@@ -446,3 +446,157 @@ fn a_database_of_a_newer_sonoprint_is_refused() {
     assert_eq!(lib.count("SELECT COUNT(*) FROM runs"), 0);
     let _ = &lib.root;
 }
+
+/// Every row of the tables `copy` carries, as text, from a SQLite library.
+fn sqlite_rows(db: &Path) -> Vec<(String, Vec<Vec<String>>)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let dims = dimension_names();
+    let queries = [
+        (
+            "tracks",
+            "SELECT id, title, filepath, duration, sample_rate, channels, format, filesize, \
+             mtime_ns, state FROM tracks ORDER BY id"
+                .to_string(),
+        ),
+        (
+            "track_fingerprints",
+            format!(
+                "SELECT track_id, {dims}, fingerprint_version, filesize, mtime_ns, mode, decoder, \
+                 analyzed_sec, computed_ms FROM track_fingerprints ORDER BY track_id"
+            ),
+        ),
+        (
+            "failures",
+            "SELECT track_id, class, message, decoders, attempts, filesize, mtime_ns, first_at, \
+             last_at FROM failures ORDER BY track_id"
+                .to_string(),
+        ),
+        ("roots", "SELECT path FROM roots ORDER BY path".to_string()),
+        (
+            "similarity_graph",
+            "SELECT track_id, similar_track_id, distance, similarity_score, rank \
+             FROM similarity_graph ORDER BY track_id, rank"
+                .to_string(),
+        ),
+        (
+            "similarity_model",
+            "SELECT model, model_id, k, fitted_on, built_at FROM similarity_model".to_string(),
+        ),
+        (
+            "similarity_nodes",
+            "SELECT track_id, digest FROM similarity_nodes ORDER BY track_id".to_string(),
+        ),
+    ];
+    queries
+        .iter()
+        .map(|(name, sql)| {
+            let mut stmt = c.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            r.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .unwrap();
+            (name.to_string(), rows)
+        })
+        .collect()
+}
+
+fn dimension_names() -> String {
+    [
+        "sub_bass_pct",
+        "bass_pct",
+        "low_mid_pct",
+        "mid_pct",
+        "upper_mid_pct",
+        "presence_pct",
+        "air_pct",
+        "lufs",
+        "crest_db",
+        "bass_mid_ratio",
+        "tempo_bpm",
+        "rhythm_stability",
+        "transient_density",
+        "silence_ratio",
+        "spectral_centroid",
+        "spectral_rolloff",
+        "spectral_flatness",
+        "harmonic_ratio",
+        "pitch_stability",
+        "chroma_energy",
+        "dynamic_range_variation",
+        "loudness_variation_std",
+        "peak_consistency",
+        "stereo_width",
+        "phase_correlation",
+    ]
+    .join(", ")
+}
+
+#[test]
+fn copy_sqlite_to_postgres_to_sqlite_gives_the_same_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(tmp.path()).unwrap();
+    let music = root.join("music");
+    fs::create_dir_all(&music).unwrap();
+    for i in 0..12 {
+        wav(
+            &music.join(format!("t{i:02}.wav")),
+            1.5,
+            150.0 + 40.0 * i as f64,
+        );
+    }
+    fs::write(music.join("empty.flac"), b"").unwrap();
+    let (d1, d2) = (root.join("one"), root.join("two"));
+    ok(common::sonoprint(&d1, &["scan", music.to_str().unwrap()]));
+    ok(common::sonoprint(&d1, &["run", "--jobs", "2"]));
+    ok(common::sonoprint(&d1, &["graph", "--k", "3"]));
+    let url = pg_database("copy");
+    let (db1, db2) = (d1.join("library.db"), d2.join("library.db"));
+    let out = ok(common::sonoprint(
+        &d1,
+        &["copy", "--from", db1.to_str().unwrap(), "--to", &url],
+    ));
+    assert!(
+        out.contains("13 tracks, 12 fingerprints, 1 failures, 36 similarity graph rows"),
+        "{out}"
+    );
+    // The PostgreSQL library answers like the original.
+    let st: Value = serde_json::from_str(&ok(sono(&d1, &url, &["status", "--json"]))).unwrap();
+    assert_eq!(
+        (st["fingerprinted_current"].as_u64(), st["failed"].as_u64()),
+        (Some(12), Some(1))
+    );
+    assert_eq!(pg_count(&url, "SELECT COUNT(*) FROM similarity_graph"), 36);
+    // Copying into a library that has tracks is refused, and changes nothing.
+    let again = common::sonoprint(
+        &d1,
+        &["copy", "--from", db1.to_str().unwrap(), "--to", &url],
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("empty library"));
+    assert_eq!(pg_count(&url, "SELECT COUNT(*) FROM tracks"), 13);
+    ok(common::sonoprint(
+        &d2,
+        &["copy", "--from", &url, "--to", db2.to_str().unwrap()],
+    ));
+    let (a, b) = (sqlite_rows(&db1), sqlite_rows(&db2));
+    for ((name, ra), (_, rb)) in a.iter().zip(&b) {
+        assert!(!ra.is_empty(), "{name}: nothing to compare");
+        assert_eq!(
+            ra, rb,
+            "{name} differs after SQLite -> PostgreSQL -> SQLite"
+        );
+    }
+    // A new track added in PostgreSQL gets an id past the copied ones.
+    wav(&music.join("new.wav"), 1.5, 999.0);
+    ok(sono(&d1, &url, &["scan", music.to_str().unwrap()]));
+    assert_eq!(pg_count(&url, "SELECT MAX(id) FROM tracks"), 14);
+}

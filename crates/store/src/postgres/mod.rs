@@ -98,10 +98,20 @@ pub fn is_postgres_url(s: &str) -> bool {
 
 /// Opens a connection: no TLS (see the module documentation), a connect timeout, and TCP
 /// keepalives with a user timeout, so that a statement on a connection whose network went away
-/// fails within about half a minute instead of waiting for the kernel's retransmissions.
+/// fails within about half a minute instead of waiting for the kernel's retransmissions. The
+/// server side gets the same: a session of a machine cut off in the middle of a transaction
+/// (holding its tracks' row locks) is ended after 20 s idle in that transaction, or when its
+/// keepalives go unanswered, so its rows are free for the other machines. sonoprint's own
+/// transactions last milliseconds.
 fn connect(url: &str) -> Result<Client> {
     let mut cfg = postgres::Config::from_str(url).pg("read the database URL")?;
-    cfg.application_name("sonoprint")
+    let mut options = cfg.get_options().unwrap_or("").to_string();
+    options.push_str(
+        " -c idle_in_transaction_session_timeout=20000 -c tcp_keepalives_idle=10 \
+         -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=30000",
+    );
+    cfg.options(options.trim())
+        .application_name("sonoprint")
         .connect_timeout(Duration::from_secs(10))
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(10))
