@@ -13,7 +13,7 @@ mod common;
 use common::{ok, sonoprint, start, wav, Server};
 
 /// Every route the server has outside `/rest/`, with its method.
-const ROUTES: [(&str, &str); 9] = [
+const ROUTES: [(&str, &str); 12] = [
     ("get", "/health"),
     ("post", "/fingerprint"),
     ("get", "/metrics"),
@@ -23,6 +23,9 @@ const ROUTES: [(&str, &str); 9] = [
     ("get", "/api/v1/status"),
     ("get", "/api/v1/failures"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/tracks/{id}/similar"),
+    ("get", "/api/v1/path"),
+    ("get", "/api/v1/playlist"),
 ];
 
 fn serve(data: &Path, args: &[&str]) -> Server {

@@ -26,9 +26,10 @@
 //! in the write transaction itself (`DELETE ... WHERE runner = $1 ... RETURNING`), so a result
 //! that arrives after its claim was taken over is not written.
 //!
-//! Each runner scans for work from the last track it claimed (tracks come in id order), so a
-//! claim costs the rows it hands out, not the rows already done; when nothing is left after
-//! that point it looks once more from the start (claims that expired, files that changed).
+//! Each runner looks for work after the furthest track claimed by anyone (or by itself), since
+//! tracks are handed out in id order: a claim costs the rows it hands out, not the rows already
+//! done. When nothing is left there it looks once more from the start (claims that expired or
+//! were released, files that changed, tracks skipped in a race).
 
 mod schema;
 mod transfer;
@@ -400,7 +401,9 @@ impl PostgresLibrary {
         // expired claims). A track is thus never handed out after its result is written.
         let pick = format!(
             "SELECT t.id FROM {FROM}
-             WHERE t.state = 'present' AND t.id > $3 AND NOT {CUR} AND ($4 OR NOT {FAIL})
+             WHERE t.state = 'present' AND NOT {CUR} AND ($4 OR NOT {FAIL})
+               AND t.id > CASE WHEN $3::int8 < 0 THEN 0 ELSE
+                 GREATEST($3::int8, (SELECT COALESCE(MAX(track_id), 0) FROM claims)) END
                AND NOT EXISTS (SELECT 1 FROM claims c
                                WHERE c.track_id = t.id AND c.expires_at > now())
              ORDER BY t.id LIMIT $5
@@ -901,9 +904,9 @@ impl Library for PostgresLibrary {
         self.drop_dead_runners(runner.as_str())?;
         let after = self.cursors.get(runner.as_str()).copied().unwrap_or(0);
         let mut jobs = self.claim_from(runner, after, n, lease, opts)?;
-        if jobs.is_empty() && after > 0 {
-            // Nothing after the cursor: look once from the start (expired claims, changes).
-            jobs = self.claim_from(runner, 0, n, lease, opts)?;
+        if jobs.is_empty() {
+            // Nothing after the furthest claim: look once from the start (-1).
+            jobs = self.claim_from(runner, -1, n, lease, opts)?;
         }
         let last = jobs.last().map_or(0, |j| j.track_id.0);
         self.cursors.insert(runner.as_str().to_string(), last);
