@@ -392,7 +392,7 @@ impl PostgresLibrary {
         n: usize,
         lease: Duration,
         opts: &ClaimOptions,
-    ) -> Result<Vec<Job>> {
+    ) -> Result<(usize, Vec<Job>)> {
         // Two statements in one transaction. The first picks and locks pending tracks that
         // no other claimer has locked (SKIP LOCKED). Its snapshot may predate the commit of a
         // runner that has just written one of them (and released it), so the second statement,
@@ -452,7 +452,7 @@ impl PostgresLibrary {
             .collect();
         if picked.is_empty() {
             tx.commit("commit a claim")?;
-            return Ok(Vec::new());
+            return Ok((0, Vec::new()));
         }
         let rows = tx.query(
             &put,
@@ -469,7 +469,7 @@ impl PostgresLibrary {
             "claim tracks",
         )?;
         tx.commit("commit a claim")?;
-        Ok(rows
+        let jobs = rows
             .iter()
             .map(|r| Job {
                 track_id: TrackId(r.get(0)),
@@ -477,7 +477,8 @@ impl PostgresLibrary {
                 filesize: r.get::<_, Option<i64>>(2).unwrap_or(0) as u64,
                 mtime_ns: r.get::<_, Option<i64>>(3).unwrap_or(0),
             })
-            .collect())
+            .collect();
+        Ok((picked.len(), jobs))
     }
 
     /// Writes the results of held claims inside `tx`: fingerprints (with the tracks' decoded
@@ -903,10 +904,24 @@ impl Library for PostgresLibrary {
     ) -> Result<Vec<Job>> {
         self.drop_dead_runners(runner.as_str())?;
         let after = self.cursors.get(runner.as_str()).copied().unwrap_or(0);
-        let mut jobs = self.claim_from(runner, after, n, lease, opts)?;
-        if jobs.is_empty() {
-            // Nothing after the furthest claim: look once from the start (-1).
-            jobs = self.claim_from(runner, -1, n, lease, opts)?;
+        let mut jobs = Vec::new();
+        // After the furthest claim, then (nothing there) once from the start (-1). A pick whose
+        // tracks were all claimed by others since its snapshot is tried again with a fresh one:
+        // only a pick that finds nothing at all means there is no work.
+        'from: for from in [after, -1] {
+            for _ in 0..1000 {
+                let (picked, got) = self.claim_from(runner, from, n, lease, opts)?;
+                if !got.is_empty() {
+                    jobs = got;
+                    break 'from;
+                }
+                if picked == 0 {
+                    continue 'from;
+                }
+            }
+            return Err(StoreError::Invalid(
+                "1000 claims in a row found their tracks taken by other runners".into(),
+            ));
         }
         let last = jobs.last().map_or(0, |j| j.track_id.0);
         self.cursors.insert(runner.as_str().to_string(), last);
