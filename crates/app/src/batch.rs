@@ -83,6 +83,9 @@ pub struct RunCounts {
     pub failed: u64,
     /// Results not written because another runner had taken the track over.
     pub stale: u64,
+    /// Claimed files not readable on this machine under the path map, handed back for another
+    /// machine (not failures of the tracks).
+    pub not_here: u64,
     pub by_class: BTreeMap<String, u64>,
 }
 
@@ -234,8 +237,10 @@ pub fn run(
             }
             last_renew = Instant::now();
         }
+        counts.not_here = lib.not_here();
         observer.progress(&counts, in_flight.len(), started);
     }
+    counts.not_here = lib.not_here();
     if error.is_none() {
         if let Err(e) = flush(lib, &runner, &mut waiting, &mut counts) {
             error = Some(e);

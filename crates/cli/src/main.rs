@@ -2,6 +2,7 @@
 
 mod analyze;
 mod bench;
+mod bench_queue;
 mod datadir;
 mod failures;
 mod logging;
@@ -32,6 +33,20 @@ struct Cli {
     /// sonoprint's: its tracks are the work, results go into its track_fingerprints.
     #[arg(long, global = true, value_name = "DB", env = "SONOPRINT_AURALIS")]
     auralis: Option<PathBuf>,
+    /// The library database: a PostgreSQL URL (postgres://user:password@host:port/db), shared
+    /// by every machine that runs on it, or the path of a sonoprint SQLite file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "SONOPRINT_DATABASE_URL",
+        hide_env_values = true
+    )]
+    db: Option<String>,
+    /// With --db postgres://...: where a folder of the database's (canonical) paths is on this
+    /// machine, CANONICAL=LOCAL (e.g. /srv/music=/mnt/music); repeatable.
+    #[arg(long, global = true, value_name = "CANONICAL=LOCAL")]
+    path_map: Vec<String>,
     /// With --auralis: the fingerprint_version stamped on results and counted as current.
     #[arg(long, global = true, value_name = "N", default_value_t = sonoprint_store::AURALIS_DEFAULT_STAMP,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -71,6 +86,12 @@ enum Command {
     Path(similar::PathArgs),
     /// A playlist around one or more seed tracks.
     Playlist(similar::PlaylistArgs),
+    /// Copy a library into another, empty one: tracks, fingerprints, failures and the
+    /// similarity graph (each of SRC and DST a SQLite file or a postgres:// URL).
+    Copy(CopyArgs),
+    /// Internal: claim-and-record throughput of a PostgreSQL library with a no-op analysis.
+    #[command(hide = true)]
+    BenchQueue(bench_queue::Args),
     /// With --auralis: remove sonoprint's bookkeeping tables (sonoprint_*) from the player's
     /// database, keeping the fingerprints written into the player's own tables.
     Forget,
@@ -81,14 +102,28 @@ fn main() -> ExitCode {
     // The library every library command works on, and where the logs go.
     let library = || -> Result<(LibrarySpec, datadir::DataDir), String> {
         let data = datadir::resolve(cli.data_dir.clone())?;
-        let spec = match &cli.auralis {
-            Some(db) => LibrarySpec::Auralis {
+        let path_map = sonoprint_app::PathMap::parse(&cli.path_map).map_err(|e| e.to_string())?;
+        let spec = match (&cli.auralis, &cli.db) {
+            (Some(_), Some(_)) => {
+                return Err("--auralis and --db name two different libraries: give one".into())
+            }
+            (Some(db), None) => LibrarySpec::Auralis {
                 db: std::path::absolute(db)
                     .map_err(|e| format!("bad --auralis {}: {e}", db.display()))?,
                 stamp: cli.auralis_version,
             },
-            None => LibrarySpec::Own { db: data.db() },
+            (None, Some(db)) => {
+                LibrarySpec::from_db_arg(db, path_map.clone()).map_err(|e| e.to_string())?
+            }
+            (None, None) => LibrarySpec::Own { db: data.db() },
         };
+        if !path_map.is_empty() && !matches!(spec, LibrarySpec::Postgres { .. }) {
+            return Err(
+                "--path-map is for a library shared by several machines: use it with \
+                        --db postgres://..."
+                    .into(),
+            );
+        }
         Ok((spec, data))
     };
     let result = match cli.command {
@@ -105,6 +140,8 @@ fn main() -> ExitCode {
         Command::Path(args) => library().and_then(|(l, _)| similar::path(args, &l)),
         Command::Playlist(args) => library().and_then(|(l, _)| similar::playlist(args, &l)),
         Command::Forget => library().and_then(|(l, _)| forget(&l)),
+        Command::Copy(args) => copy(args),
+        Command::BenchQueue(args) => bench_queue::run(args),
     };
     match result {
         Ok(code) => code,
@@ -115,15 +152,44 @@ fn main() -> ExitCode {
     }
 }
 
+#[derive(clap::Args)]
+struct CopyArgs {
+    /// The library to copy: a SQLite file or postgres://user:password@host/db.
+    #[arg(long, value_name = "SRC")]
+    from: String,
+    /// The library to fill (it must hold no tracks): a SQLite file or a postgres:// URL.
+    #[arg(long, value_name = "DST")]
+    to: String,
+}
+
+/// `sonoprint copy --from SRC --to DST`.
+fn copy(args: CopyArgs) -> Result<ExitCode, String> {
+    let spec = |v: &str| {
+        LibrarySpec::from_db_arg(v, sonoprint_app::PathMap::default()).map_err(|e| e.to_string())
+    };
+    let (from, to) = (spec(&args.from)?, spec(&args.to)?);
+    let r = sonoprint_app::copy::copy(&from, &to).map_err(|e| e.to_string())?;
+    status::emit(&format!(
+        "Copied {} -> {}: {} tracks, {} fingerprints, {} failures, {} similarity graph rows\n",
+        from.describe(),
+        to.describe(),
+        r.tracks,
+        r.fingerprints,
+        r.failures,
+        r.graph_rows
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `sonoprint --auralis DB forget`.
 fn forget(spec: &LibrarySpec) -> Result<ExitCode, String> {
     let dropped = sonoprint_app::forget(spec).map_err(|e| e.to_string())?;
     let text = if dropped.is_empty() {
-        format!("{}: no sonoprint tables to remove\n", spec.path().display())
+        format!("{}: no sonoprint tables to remove\n", spec.describe())
     } else {
         format!(
             "{}: removed {} (the fingerprints in the player's tables are kept)\n",
-            spec.path().display(),
+            spec.describe(),
             dropped.join(", ")
         )
     };

@@ -40,7 +40,9 @@ pub struct Args {
     /// Also retry files that failed before and have not changed since.
     #[arg(long)]
     retry_failed: bool,
-    /// How long a claim holds before another runner may take the track over, in seconds.
+    /// How long a claim holds before another runner may take the track over, in seconds. A
+    /// running runner renews its claims every third of it; a runner that dies or loses the
+    /// database keeps its tracks this long before another machine takes them over.
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     lease: f64,
     /// At the end, bring the similarity graph up to date (as `sonoprint graph` does).
@@ -163,8 +165,16 @@ fn summary_text(c: &RunCounts, s: &RunSummary) -> String {
                 .join(", ")
         )
     };
+    let not_here = if c.not_here > 0 {
+        format!(
+            ", {} not found here under the path map (io on this machine; left for other machines)",
+            c.not_here
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "Run {}: {} completed, {} failed{by_class}, {} skipped (taken over by another runner)\n\
+        "Run {}: {} completed, {} failed{by_class}, {} skipped (taken over by another runner){not_here}\n\
          Wall time {}, {:.3} CPU-s per track, {:.2} tracks/s",
         status.as_str(),
         c.completed,

@@ -115,7 +115,7 @@ pub fn run(args: Args, spec: &LibrarySpec) -> Result<ExitCode, String> {
     if threads == 0 {
         return Err("--jobs must be at least 1".into());
     }
-    let db = spec.path().to_path_buf();
+    let db = spec.describe();
     let mut lib = sonoprint_app::open_catalog(spec).map_err(|e| e.to_string())?;
     let store = lib
         .catalog()
@@ -205,7 +205,7 @@ pub fn run(args: Args, spec: &LibrarySpec) -> Result<ExitCode, String> {
             format!("; {} unreadable folders", walk.unreadable_dirs.len())
         }
     ));
-    out.push_str(&format!("Library: {}\n", db.display()));
+    out.push_str(&format!("Library: {db}\n"));
     crate::status::emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }

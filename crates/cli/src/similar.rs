@@ -144,7 +144,7 @@ pub fn graph_text(r: &GraphReport, spec: &LibrarySpec) -> String {
          {} rows written to {} (k = {}), model {} fitted on {} tracks{}, {:.1} s\n",
         r.tracks,
         r.rows_written,
-        spec.path().display(),
+        spec.describe(),
         r.k,
         r.model,
         r.model_fitted_on,

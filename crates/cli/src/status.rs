@@ -120,6 +120,31 @@ fn table(st: &Status) -> String {
     for (class, n) in &st.failed_by_class {
         row(&mut s, &format!("  {class}"), *n, "");
     }
+    if !st.runners.is_empty() {
+        s.push_str(&format!(
+            "Runners        {} holding claims\n  {:<20} {:>8} {:>8} {:>9} {:>10}  {}\n",
+            st.runners.len(),
+            "host",
+            "pid",
+            "claimed",
+            "done",
+            "rate/s",
+            "last heartbeat"
+        ));
+        let now = sonoprint_server::report::now_ms();
+        for r in &st.runners {
+            s.push_str(&format!(
+                "  {:<20} {:>8} {:>8} {:>9} {:>10}  {} ({:.0} s ago)\n",
+                r.host,
+                r.pid,
+                r.claimed,
+                r.done.map_or("-".to_string(), |d| d.to_string()),
+                r.rate().map_or("-".to_string(), |v| format!("{v:.2}")),
+                utc(r.last_heartbeat_ms),
+                ((now - r.last_heartbeat_ms) as f64 / 1000.0).max(0.0)
+            ));
+        }
+    }
     match &st.last_run {
         None => s.push_str("Last run       none\n"),
         Some(r) => {

@@ -435,7 +435,9 @@ pub async fn openapi() -> impl IntoResponse {
     path = "/metrics",
     summary = "Prometheus metrics",
     description = "Text format 0.0.4: requests by route and status, analysis latency \
-        histogram, queue depth, busy workers, fingerprints computed and cached, failures by class.",
+        histogram, queue depth, busy workers, fingerprints computed and cached, failures by class, \
+        and the runners holding claims (`sonoprint_runner_claimed`, `sonoprint_runner_done`, \
+        `sonoprint_runner_heartbeat_age_seconds`, by host and pid).",
     responses(
         (status = 200, description = "The metrics",
             content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
@@ -444,12 +446,16 @@ pub async fn openapi() -> impl IntoResponse {
 )]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let free = state.slots.available_permits();
-    let text = state.metrics.render(
+    let mut text = state.metrics.render(
         state.waiting.load(Ordering::SeqCst),
         state.jobs.saturating_sub(free),
         state.jobs,
         state.started.elapsed(),
     );
+    match with_store(&state, |s| s.runners()).await {
+        Ok(runners) => text.push_str(&crate::metrics::runners(&runners)),
+        Err(e) => tracing::warn!("/metrics: cannot list the runners: {}", e.message),
+    }
     (
         [(
             header::CONTENT_TYPE,

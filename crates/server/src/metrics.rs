@@ -187,6 +187,52 @@ impl Metrics {
     }
 }
 
+/// One figure of a runner, where known.
+type RunnerValue<'a> = dyn Fn(&sonoprint_store::RunnerInfo) -> Option<f64> + 'a;
+
+/// The gauges of the runners holding claims, by host and pid.
+pub fn runners(runners: &[sonoprint_store::RunnerInfo]) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut s = String::new();
+    let gauges: [(&str, &str, &RunnerValue<'_>); 4] = [
+        (
+            "sonoprint_runner_claimed",
+            "Tracks a runner holds live claims on.",
+            &|r| Some(r.claimed as f64),
+        ),
+        (
+            "sonoprint_runner_done",
+            "Results a runner has written.",
+            &|r| r.done.map(|d| d as f64),
+        ),
+        (
+            "sonoprint_runner_rate",
+            "Results per second of a runner since it started.",
+            &|r| r.rate(),
+        ),
+        (
+            "sonoprint_runner_heartbeat_age_seconds",
+            "Seconds since a runner's last heartbeat.",
+            &|r| Some(((now - r.last_heartbeat_ms) as f64 / 1000.0).max(0.0)),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        s.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for r in runners {
+            if let Some(v) = value(r) {
+                s.push_str(&format!(
+                    "{name}{{host=\"{}\",pid=\"{}\"}} {v}\n",
+                    escape(&r.host),
+                    r.pid
+                ));
+            }
+        }
+    }
+    s
+}
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use sonoprint_store::{FailureRow, RunInfo, Status};
+use sonoprint_store::{FailureRow, RunInfo, RunnerInfo, Status};
 use utoipa::ToSchema;
 
 /// The figures of `sonoprint status --json` (without `logs_dir`, which the CLI adds).
@@ -30,8 +30,48 @@ pub struct StatusReport {
     #[schema(value_type = std::collections::HashMap<String, u64>)]
     pub failed_by_class: serde_json::Map<String, Value>,
     pub last_run: Option<RunReport>,
+    /// The runners holding claims now (several machines on one PostgreSQL library).
+    pub runners: Vec<RunnerReport>,
     /// In the player's own database: its rows as the player counts them.
     pub auralis: Option<AuralisReport>,
+}
+
+/// A runner holding claims.
+#[derive(Serialize, ToSchema)]
+pub struct RunnerReport {
+    /// `host:pid:suffix`.
+    pub runner: String,
+    pub host: String,
+    pub pid: u32,
+    /// Tracks it holds live claims on.
+    pub claimed: u64,
+    /// Results it has written (null where the library counts them only at the end of a run).
+    pub done: Option<u64>,
+    /// Results per second since it started (null where `done` is).
+    pub rate: Option<f64>,
+    /// `YYYY-MM-DD HH:MM:SS UTC`.
+    pub started_at: String,
+    /// Its last heartbeat (or claim), `YYYY-MM-DD HH:MM:SS UTC`.
+    pub last_heartbeat: String,
+    /// Seconds since its last heartbeat.
+    pub last_heartbeat_age_sec: f64,
+}
+
+impl RunnerReport {
+    pub fn new(r: &RunnerInfo) -> Self {
+        let now = now_ms();
+        RunnerReport {
+            runner: r.runner.clone(),
+            host: r.host.clone(),
+            pid: r.pid,
+            claimed: r.claimed,
+            done: r.done,
+            rate: r.rate(),
+            started_at: utc(r.started_at_ms),
+            last_heartbeat: utc(r.last_heartbeat_ms),
+            last_heartbeat_age_sec: ((now - r.last_heartbeat_ms) as f64 / 1000.0).max(0.0),
+        }
+    }
 }
 
 impl StatusReport {
@@ -53,6 +93,7 @@ impl StatusReport {
                 .map(|(c, n)| (c.clone(), json!(n)))
                 .collect(),
             last_run: st.last_run.as_ref().map(RunReport::new),
+            runners: st.runners.iter().map(RunnerReport::new).collect(),
             auralis: st.auralis.map(|a| AuralisReport {
                 version: a.version,
                 current: a.current,
@@ -161,6 +202,13 @@ pub fn failure_json(f: &FailureRow) -> Value {
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` from unix milliseconds (civil-from-days, proleptic Gregorian).
+/// Now, in unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 pub fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

@@ -16,6 +16,26 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A PostgreSQL statement (or the connection to the server) failed. `tracks` names the
+    /// tracks of the batch the statement was about, when it was about some.
+    #[error("cannot {op}{tracks}: {}", pg_detail(.source))]
+    Postgres {
+        op: &'static str,
+        tracks: Tracks,
+        #[source]
+        source: postgres::Error,
+    },
+    /// A PostgreSQL database whose schema is newer than this build knows.
+    #[error(
+        "the PostgreSQL database {db} was written by a newer sonoprint (schema version {found}, \
+         this build knows up to {supported}): upgrade sonoprint on this machine, or use another \
+         database"
+    )]
+    TooNewDatabase {
+        db: String,
+        found: i64,
+        supported: i64,
+    },
     /// A file-system operation around the database failed.
     #[error("cannot {op} {}: {source}", .path.display())]
     Io {
@@ -77,6 +97,51 @@ impl StoreError {
     }
 }
 
+/// The server's message with its detail and hint, which `postgres::Error`'s own `Display`
+/// leaves out (`db error: ERROR: ...` only).
+fn pg_detail(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!(" ({d})"));
+            }
+            if let Some(h) = db.hint() {
+                s.push_str(&format!("; hint: {h}"));
+            }
+            s
+        }
+        None => e.to_string(),
+    }
+}
+
+/// The tracks a batch statement was about, for messages: ` (track 3)`, ` (tracks 1, 2, 3)`,
+/// ` (tracks 1, 2, 3 ... 40 in all)`, or nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tracks(pub Vec<TrackId>);
+
+impl fmt::Display for Tracks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [] => Ok(()),
+            [one] => write!(f, " (track {one})"),
+            many => {
+                let shown: Vec<String> = many.iter().take(8).map(|t| t.to_string()).collect();
+                if many.len() > 8 {
+                    write!(
+                        f,
+                        " (tracks {} ... {} in all)",
+                        shown.join(", "),
+                        many.len()
+                    )
+                } else {
+                    write!(f, " (tracks {})", shown.join(", "))
+                }
+            }
+        }
+    }
+}
+
 struct OnTrack(Option<TrackId>);
 
 impl fmt::Display for OnTrack {
@@ -107,6 +172,30 @@ impl<T> Ctx<T> for Result<T, rusqlite::Error> {
         self.map_err(|source| StoreError::Sqlite {
             op,
             track: Some(track),
+            source,
+        })
+    }
+}
+
+/// Attaches the operation (and the tracks) to a PostgreSQL error.
+pub(crate) trait PgCtx<T> {
+    fn pg(self, op: &'static str) -> Result<T, StoreError>;
+    fn pg_tracks(self, op: &'static str, tracks: &[TrackId]) -> Result<T, StoreError>;
+}
+
+impl<T> PgCtx<T> for Result<T, postgres::Error> {
+    fn pg(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Postgres {
+            op,
+            tracks: Tracks::default(),
+            source,
+        })
+    }
+
+    fn pg_tracks(self, op: &'static str, tracks: &[TrackId]) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Postgres {
+            op,
+            tracks: Tracks(tracks.to_vec()),
             source,
         })
     }

@@ -3,6 +3,8 @@
 //! with a backend per kind of database:
 //!
 //! - [`SqliteLibrary`]: sonoprint's own SQLite file, filled by `scan` ([`Catalog`]);
+//! - [`PostgresLibrary`]: a PostgreSQL database shared by many machines, filled by `scan`
+//!   ([`Catalog`]), with leased claims renewed by a heartbeat;
 //! - [`AuralisLibrary`]: the Auralis player's own database, filled in place: its `tracks` are
 //!   the list of work, results go into its `track_fingerprints`, sonoprint's bookkeeping into
 //!   tables of its own named `sonoprint_*`.
@@ -50,9 +52,12 @@
 
 mod auralis;
 mod error;
+#[path = "postgres/mod.rs"]
+mod pg;
 mod runner;
 mod sql;
 mod sqlite;
+mod transfer;
 mod types;
 
 use std::collections::HashMap;
@@ -62,9 +67,11 @@ use std::time::Duration;
 use sonoprint_core::Mode;
 
 pub use auralis::{AuralisLibrary, DEFAULT_STAMP as AURALIS_DEFAULT_STAMP};
-pub use error::StoreError;
+pub use error::{StoreError, Tracks};
+pub use pg::{describe_url, is_postgres_url, PostgresLibrary, PG_SCHEMA_VERSION};
 pub use runner::{hostname, pid_alive, RunnerId};
 pub use sqlite::{SqliteLibrary, SCHEMA_VERSION};
+pub use transfer::{Export, FailureRecord, FingerprintRecord, TrackRecord, Transfer};
 pub use types::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -134,6 +141,21 @@ pub trait Library: Send {
     /// Drops every claim of `runner` (at the end of a run, or on Ctrl-C): its unfinished tracks
     /// are free for the next run at once. Returns how many were dropped.
     fn release(&mut self, runner: &RunnerId) -> Result<u64>;
+
+    /// Drops `runner`'s claims on `tracks` without writing anything (this machine cannot do
+    /// them: the file is not where the path map says), so that another runner may. Returns how
+    /// many were dropped.
+    fn release_tracks(&mut self, runner: &RunnerId, tracks: &[TrackId]) -> Result<u64>;
+
+    /// The runners holding live claims now (host, pid, claims, results, heartbeat).
+    fn runners(&self) -> Result<Vec<RunnerInfo>>;
+
+    /// Tracks this connection claimed and handed back because their file is not readable on
+    /// this machine (a path map's folder that lacks them): a failure of this machine's
+    /// attempt, not of the track. Zero for a library without a path map.
+    fn not_here(&self) -> u64 {
+        0
+    }
 
     /// Writes a batch of results in one transaction. A result is written only while `runner`
     /// still holds the track's claim (else it is counted as stale and skipped); writing it

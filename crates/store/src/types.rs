@@ -248,8 +248,36 @@ pub struct Status {
     /// The database file plus its write-ahead log.
     pub db_size_bytes: u64,
     pub last_run: Option<RunInfo>,
+    /// The runners holding live claims now, by host then pid.
+    pub runners: Vec<RunnerInfo>,
     /// In the player's own database: its rows as the player counts them.
     pub auralis: Option<AuralisCounts>,
+}
+
+/// A runner holding claims: who, how much, how fast, when last heard of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunnerInfo {
+    pub runner: String,
+    pub host: String,
+    pub pid: u32,
+    /// Tracks it holds live claims on now.
+    pub claimed: u64,
+    /// Results it wrote (fingerprints and failures), where the backend counts them as they
+    /// are written; `None` where only the end of a run records them.
+    pub done: Option<u64>,
+    /// Unix milliseconds.
+    pub started_at_ms: i64,
+    /// Its last heartbeat (or claim), unix milliseconds.
+    pub last_heartbeat_ms: i64,
+}
+
+impl RunnerInfo {
+    /// Results per second since it started, where `done` is known.
+    pub fn rate(&self) -> Option<f64> {
+        let secs = (self.last_heartbeat_ms - self.started_at_ms) as f64 / 1000.0;
+        self.done
+            .map(|d| if secs > 0.0 { d as f64 / secs } else { 0.0 })
+    }
 }
 
 /// The fingerprint rows of an Auralis database as the player reads them.

@@ -15,6 +15,7 @@ pub fn command(data: &Path, args: &[&str]) -> Command {
         .env_remove("SONOPRINT_HOME")
         .env_remove("SONOPRINT_FFMPEG")
         .env_remove("SONOPRINT_AURALIS")
+        .env_remove("SONOPRINT_DATABASE_URL")
         .env_remove("RUST_LOG");
     c
 }
@@ -124,4 +125,56 @@ pub fn start(mut cmd: Command) -> Server {
         }
     }
     server
+}
+
+/// The PostgreSQL server of the tests (`SONOPRINT_TEST_POSTGRES`); a panic saying how to get
+/// one when it is not set: the PostgreSQL tests fail, never skip.
+pub fn pg_server() -> String {
+    match std::env::var("SONOPRINT_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "SONOPRINT_TEST_POSTGRES is not set: the PostgreSQL tests need a server. Run them as \
+             `scripts/with-postgres.sh cargo test --workspace` (it starts a throwaway server)"
+        ),
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn pg_with_dbname(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let query = tail.find('?').map(|i| &tail[i..]).unwrap_or("");
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+/// A new empty database on the test server: its URL.
+pub fn pg_database(tag: &str) -> String {
+    let server = pg_server();
+    let mut c = postgres::Client::connect(&server, postgres::NoTls).unwrap_or_else(|e| {
+        panic!("cannot reach the PostgreSQL server of SONOPRINT_TEST_POSTGRES: {e}")
+    });
+    let name = format!(
+        "sonoprint_cli_{tag}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    );
+    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    pg_with_dbname(&server, &name)
+}
+
+/// A connection to the database at `url`.
+pub fn pg(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap()
+}
+
+/// The first column of the one row of `sql`, as i64.
+pub fn pg_count(url: &str, sql: &str) -> i64 {
+    pg(url).query_one(sql, &[]).unwrap().get(0)
 }

@@ -289,6 +289,7 @@ impl Library for AuralisLibrary {
             db_path: self.path.clone(),
             db_size_bytes: sql::db_size(&self.path),
             last_run: self.last_run()?,
+            runners: self.runners()?,
             auralis: Some(self.player_counts()?),
         })
     }

@@ -107,25 +107,7 @@ pub(crate) fn write(
     t: &GraphTables,
     u: &GraphUpdate<'_>,
 ) -> Result<GraphCounts> {
-    if !u.rebuild {
-        let rows_of: std::collections::HashSet<TrackId> = u.rows_of.iter().copied().collect();
-        if let Some(e) = u.edges.iter().find(|e| !rows_of.contains(&e.track_id)) {
-            return Err(StoreError::Invalid(format!(
-                "a graph row of track {} whose rows are not being replaced",
-                e.track_id
-            )));
-        }
-    }
-    if let Some(e) = u
-        .edges
-        .iter()
-        .find(|e| !(e.distance.is_finite() && (0.0..=1.0).contains(&e.similarity_score)))
-    {
-        return Err(StoreError::Invalid(format!(
-            "graph row {} -> {}: distance {} and score {} (the score must be in [0, 1])",
-            e.track_id, e.similar_track_id, e.distance, e.similarity_score
-        )));
-    }
+    check_update(u)?;
     let mut counts = GraphCounts::default();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -218,4 +200,29 @@ pub(crate) fn write(
     .ctx("record the similarity model")?;
     tx.commit().ctx("commit the similarity graph")?;
     Ok(counts)
+}
+
+/// Refuses an update with a row of a track whose rows are not being replaced, or a distance
+/// or score out of range, before anything is written.
+pub(crate) fn check_update(u: &GraphUpdate<'_>) -> Result<()> {
+    if !u.rebuild {
+        let rows_of: std::collections::HashSet<TrackId> = u.rows_of.iter().copied().collect();
+        if let Some(e) = u.edges.iter().find(|e| !rows_of.contains(&e.track_id)) {
+            return Err(StoreError::Invalid(format!(
+                "a graph row of track {} whose rows are not being replaced",
+                e.track_id
+            )));
+        }
+    }
+    if let Some(e) = u
+        .edges
+        .iter()
+        .find(|e| !(e.distance.is_finite() && (0.0..=1.0).contains(&e.similarity_score)))
+    {
+        return Err(StoreError::Invalid(format!(
+            "graph row {} -> {}: distance {} and score {} (the score must be in [0, 1])",
+            e.track_id, e.similar_track_id, e.distance, e.similarity_score
+        )));
+    }
+    Ok(())
 }

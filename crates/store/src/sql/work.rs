@@ -77,6 +77,20 @@ macro_rules! shared_work {
             $crate::sql::work::release(c, l, runner)
         }
 
+        fn release_tracks(
+            &mut self,
+            runner: &$crate::RunnerId,
+            tracks: &[$crate::TrackId],
+        ) -> $crate::Result<u64> {
+            let (c, l, _, _) = self.parts();
+            $crate::sql::work::release_tracks(c, l, runner, tracks)
+        }
+
+        fn runners(&self) -> $crate::Result<Vec<$crate::RunnerInfo>> {
+            let (c, l, _) = self.parts_ref();
+            $crate::sql::work::runners(c, l)
+        }
+
         fn record(
             &mut self,
             runner: &$crate::RunnerId,
@@ -367,6 +381,68 @@ pub(crate) fn release(conn: &Connection, l: &Layout, runner: &RunnerId) -> Resul
         )
         .ctx("release claims")?;
     Ok(n as u64)
+}
+
+pub(crate) fn release_tracks(
+    conn: &mut Connection,
+    l: &Layout,
+    runner: &RunnerId,
+    tracks: &[TrackId],
+) -> Result<u64> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("begin releasing claims")?;
+    let mut n = 0;
+    {
+        let mut del = tx
+            .prepare_cached(&format!(
+                "DELETE FROM {} WHERE runner = ?1 AND track_id = ?2",
+                l.claims
+            ))
+            .ctx("release a claim")?;
+        for t in tracks {
+            n += del
+                .execute(params![runner.as_str(), t.0])
+                .ctx_track("release a claim", *t)? as u64;
+        }
+    }
+    tx.commit().ctx("commit releasing claims")?;
+    Ok(n)
+}
+
+/// The runners holding live claims, from the claims and the runs they started. A SQLite
+/// library records a run's results at its end only, so `done` is unknown (`None`), and the
+/// runner was last heard of at its latest claim.
+pub(crate) fn runners(conn: &Connection, l: &Layout) -> Result<Vec<crate::RunnerInfo>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT c.runner, c.host, c.pid, COUNT(*), MIN(c.claimed_at),
+               MAX(c.claimed_at), r.started_at
+             FROM {claims} c LEFT JOIN {runs} r ON r.id =
+               (SELECT MAX(id) FROM {runs} WHERE runner = c.runner)
+             WHERE c.expires_at > ?1
+             GROUP BY c.runner ORDER BY c.host, c.pid, c.runner",
+            claims = l.claims,
+            runs = l.runs
+        ))
+        .ctx("list the runners")?;
+    let rows = stmt
+        .query_map([now_ms()], |r| {
+            let claimed_at: i64 = r.get(4)?;
+            Ok(crate::RunnerInfo {
+                runner: r.get(0)?,
+                host: r.get(1)?,
+                pid: r.get::<_, i64>(2)? as u32,
+                claimed: r.get::<_, i64>(3)? as u64,
+                done: None,
+                started_at_ms: r.get::<_, Option<i64>>(6)?.unwrap_or(claimed_at),
+                last_heartbeat_ms: r.get(5)?,
+            })
+        })
+        .ctx("list the runners")?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .ctx("list the runners")?;
+    Ok(rows)
 }
 
 /// Writes a batch of results whose claims `runner` still holds, in one transaction.

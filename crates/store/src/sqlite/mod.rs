@@ -6,6 +6,7 @@
 
 mod catalog;
 mod schema;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -132,6 +133,7 @@ impl Library for SqliteLibrary {
             db_path: self.path.clone(),
             db_size_bytes: sql::db_size(&self.path),
             last_run: self.last_run()?,
+            runners: self.runners()?,
             auralis: None,
         })
     }
