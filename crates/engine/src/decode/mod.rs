@@ -4,6 +4,7 @@
 //! any audio ([`decode_with`]).
 
 mod ffmpeg;
+mod gapless;
 mod memory;
 pub mod sniff;
 mod symphonia;

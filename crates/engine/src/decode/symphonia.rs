@@ -13,6 +13,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{Duration, Time, TimeBase, Timestamp};
 
+use super::gapless;
 use super::{Access, AudioSource, Failure, StreamInfo};
 use sonoprint_core::ErrorClass;
 
@@ -38,6 +39,10 @@ pub struct SymphoniaSource {
     skipped: u32,
     bad_in_a_row: u32,
     ended_early: bool,
+    /// Decoded frames before the first one presented (MP4 priming, see [`gapless`]).
+    trim_start: u64,
+    /// Decoded frame at which presentation ends: packets starting there or later are dropped.
+    end: Option<u64>,
 }
 
 fn classify(e: &SymError) -> ErrorClass {
@@ -50,8 +55,15 @@ fn classify(e: &SymError) -> ErrorClass {
 
 impl SymphoniaSource {
     pub fn open(mut file: File, len: u64) -> Result<Self, Failure> {
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| Failure::new(ErrorClass::Io, format!("cannot read file: {e}")))?;
+        let io = |e: std::io::Error| Failure::new(ErrorClass::Io, format!("cannot read file: {e}"));
+        // MP4: the edit list and iTunSMPB, which symphonia does not apply (see `gapless`).
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let mut head = [0u8; 8];
+        let mp4_boxes = match std::io::Read::read_exact(&mut file, &mut head) {
+            Ok(()) if &head[4..8] == b"ftyp" => gapless::scan(&mut file, len),
+            _ => None,
+        };
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
         let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
         // Cover art is never used: do not hold a 12 MB picture in memory.
         let meta_opts = MetadataOptions::default().limit_visual_bytes(Limit::Maximum(0));
@@ -118,11 +130,18 @@ impl SymphoniaSource {
             Some(ch) => (ch.count(), lfe_index(ch)),
             None => (0, None),
         };
-        let total_frames = track.num_frames.or_else(|| {
+        let mut total_frames = track.num_frames.or_else(|| {
             let (tb, dur) = (track.time_base?, track.duration?);
             let secs = tb.calc_duration(dur)?.as_secs_f64();
             Some((secs * sample_rate as f64).round() as u64)
         });
+        let gapless = mp4_boxes.and_then(|b| b.at_rate(sample_rate));
+        if let Some(g) = gapless {
+            total_frames = g
+                .frames
+                .or_else(|| total_frames.map(|t| t.saturating_sub(g.priming)));
+        }
+        let trim_start = gapless.map_or(0, |g| g.priming);
         let info = StreamInfo {
             sample_rate,
             channels,
@@ -141,11 +160,14 @@ impl SymphoniaSource {
             info,
             buf: Vec::new(),
             pos: Some(0),
-            target: None,
+            // The priming is dropped like the part of a packet before a seek target.
+            target: (trim_start > 0).then_some(trim_start),
             packets: 0,
             skipped: 0,
             bad_in_a_row: 0,
             ended_early: false,
+            trim_start,
+            end: gapless.and_then(|g| g.end),
         })
     }
 
@@ -200,8 +222,19 @@ impl AudioSource for SymphoniaSource {
     }
 
     fn seek(&mut self, frame: u64) -> Result<Access, Failure> {
+        // `frame` counts presented frames; the decoder's timeline includes the priming.
+        let frame = frame + self.trim_start;
         let secs = frame as f64 / self.info.sample_rate as f64;
-        let seeked = Time::try_from_secs_f64(secs).and_then(|time| {
+        // Lossy decoders overlap each packet with the previous one (MDCT windows, MP3's bit
+        // reservoir): the first packet after a reset decodes wrong. Seek a few packets early and
+        // decode up to the target, as ffmpeg does with its codecs' preroll.
+        let preroll = match self.info.codec.as_str() {
+            "flac" | "alac" | "wavpack" => 0,
+            c if c.starts_with("pcm") => 0,
+            _ => 4096,
+        };
+        let from = frame.saturating_sub(preroll) as f64 / self.info.sample_rate as f64;
+        let seeked = Time::try_from_secs_f64(from).and_then(|time| {
             self.reader
                 .seek(
                     SeekMode::Accurate,
@@ -280,6 +313,11 @@ impl AudioSource for SymphoniaSource {
                 (Some(p), _) => p,
                 (None, ts) => ts.unwrap_or(0),
             };
+            // Past the end of the MP4 edit: padding (ffmpeg keeps a packet that starts before
+            // the end whole, and drops the ones after it).
+            if self.end.is_some_and(|e| start_frame >= e) {
+                return Ok(None);
+            }
             let channels = self.info.channels;
             let decoded = match self.decoder.decode(&packet) {
                 Ok(buf) => {
