@@ -1,5 +1,6 @@
 //! The symphonia decoding path.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 
@@ -11,6 +12,7 @@ use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::packet::Packet;
 use symphonia::core::units::{Duration, Time, TimeBase, Timestamp};
 
 use super::gapless;
@@ -43,7 +45,16 @@ pub struct SymphoniaSource {
     trim_start: u64,
     /// Decoded frame at which presentation ends: packets starting there or later are dropped.
     end: Option<u64>,
+    /// Ogg: what the reader returned after a packet it trimmed at its end, read ahead to tell
+    /// the end of the stream from a page in the middle (see [`SymphoniaSource::settle_ogg_trim`]).
+    ahead: VecDeque<Read>,
 }
+
+/// One answer of `FormatReader::next_packet`.
+type Read = Result<Option<Packet>, SymError>;
+
+/// Packets read ahead, at most, after one the Ogg reader trimmed (a page holds at most 255).
+const MAX_AHEAD: usize = 600;
 
 fn classify(e: &SymError) -> ErrorClass {
     match e {
@@ -168,6 +179,7 @@ impl SymphoniaSource {
             ended_early: false,
             trim_start,
             end: gapless.and_then(|g| g.end),
+            ahead: VecDeque::new(),
         })
     }
 
@@ -203,6 +215,78 @@ impl SymphoniaSource {
         }
         Ok(())
     }
+}
+
+impl SymphoniaSource {
+    /// Keeps the Ogg reader's end trim of `packet` only at the end of the stream.
+    ///
+    /// symphonia 0.6.1's Ogg reader (`logical.rs`, `read_page_init`) gives every page the
+    /// previous page's granule position as its start, and trims the end of any packet that runs
+    /// past the page's own granule position, on every page. Granule positions in the middle of
+    /// a stream are not always exact: ffmpeg's Ogg muxer writes them from its packets'
+    /// timestamps, which follow the input's (a source with a timestamp jump gives pages whose
+    /// granule runs ahead by a few hundred samples, and the next page back). The decoded audio
+    /// is continuous all the same, and symphonia then cuts real samples out of the middle (448
+    /// at a long-to-short block switch), shifting everything after. ffmpeg and libvorbis use
+    /// the granule positions only at the start and at the end of the stream. The upstream fix:
+    /// `read_page_init` should set `trim_end` on the last page only (`page.header.is_last_page`),
+    /// and re-anchor page start timestamps without trimming elsewhere.
+    ///
+    /// Here: a trim is the end of the stream when every packet after it, up to the end, is
+    /// trimmed too (the last page's padding). When a packet without trim follows, the trims were
+    /// a page in the middle: they are undone.
+    fn settle_ogg_trim(&mut self, packet: &mut Packet) {
+        let mut middle = false;
+        // Packets already read ahead: is one of them untrimmed?
+        for r in &self.ahead {
+            if let Ok(Some(p)) = r {
+                if p.track_id == self.track_id && p.trim_end.is_zero() {
+                    middle = true;
+                    break;
+                }
+            }
+        }
+        if !middle && !matches!(self.ahead.back(), Some(Ok(None) | Err(_))) {
+            while self.ahead.len() < MAX_AHEAD {
+                let r = self.reader.next_packet();
+                let stop = match &r {
+                    Ok(Some(p)) if p.track_id == self.track_id => {
+                        middle = p.trim_end.is_zero();
+                        middle
+                    }
+                    Ok(Some(_)) => false,
+                    Ok(None) | Err(_) => true,
+                };
+                self.ahead.push_back(r);
+                if stop {
+                    break;
+                }
+            }
+            if self.ahead.len() >= MAX_AHEAD {
+                middle = true;
+            }
+        }
+        if middle {
+            untrim(packet);
+            for r in self.ahead.iter_mut() {
+                match r {
+                    Ok(Some(p)) if p.track_id == self.track_id => {
+                        if p.trim_end.is_zero() {
+                            break;
+                        }
+                        untrim(p);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Gives a packet back the frames its reader trimmed at its end.
+fn untrim(p: &mut Packet) {
+    p.dur = p.dur.saturating_add(p.trim_end);
+    p.trim_end = Duration::ZERO;
 }
 
 /// Index of the LFE channel in the decoded (canonical) channel order.
@@ -249,6 +333,7 @@ impl AudioSource for SymphoniaSource {
         match seeked {
             Some(_) => {
                 self.decoder.reset();
+                self.ahead.clear();
                 // The first packet's timestamp tells where decoding resumes.
                 self.pos = None;
                 Ok(Access::Seek)
@@ -266,7 +351,11 @@ impl AudioSource for SymphoniaSource {
 
     fn next_chunk(&mut self) -> Result<Option<&[f32]>, Failure> {
         loop {
-            let packet = match self.reader.next_packet() {
+            let next = match self.ahead.pop_front() {
+                Some(r) => r,
+                None => self.reader.next_packet(),
+            };
+            let mut packet = match next {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(None),
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -286,6 +375,9 @@ impl AudioSource for SymphoniaSource {
             };
             if packet.track_id != self.track_id {
                 continue;
+            }
+            if self.info.format == "ogg" && !packet.trim_end.is_zero() {
+                self.settle_ogg_trim(&mut packet);
             }
             self.packets += 1;
             let stated = self.ts_to_frame(packet.pts);
