@@ -33,6 +33,7 @@ struct Outcome {
     theirs: u64,
     max_diff: f32,
     decoder: &'static str,
+    declared: Option<u64>,
 }
 
 fn main() {
@@ -66,12 +67,13 @@ fn main() {
                 row.max_diff = row.max_diff.max(o.max_diff);
                 if verbose || o.ours != o.theirs || o.max_diff > 1e-3 {
                     println!(
-                        "{:<10} {:<9} ours {:>10} ffmpeg {:>10} ({:+}) max diff {:.2e}  {}",
+                        "{:<10} {:<9} ours {:>10} ffmpeg {:>10} ({:+}) declared {:>10} max diff {:.2e}  {}",
                         o.key,
                         o.decoder,
                         o.ours,
                         o.theirs,
                         o.ours as i64 - o.theirs as i64,
+                        o.declared.map_or("?".into(), |d| d.to_string()),
                         o.max_diff,
                         f.display()
                     );
@@ -178,6 +180,7 @@ fn compare(path: &Path) -> Result<Outcome, (String, String)> {
         theirs: theirs / ch,
         max_diff,
         decoder: info.decoder,
+        declared: info.total_frames,
     })
 }
 

@@ -21,11 +21,41 @@ const EXCERPT_CENTRES: [f64; 3] = [0.25, 0.50, 0.75];
 /// Shortest audio that gets a fingerprint.
 const MIN_SECONDS: f64 = 1.0;
 
+/// Default share of its declared duration a file must decode to be analysed.
+pub const DEFAULT_MIN_COVERAGE: f64 = 0.9;
+
 /// How to analyse a file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub mode: Mode,
     pub open: OpenOptions,
+    /// A file whose decodable audio covers less than this share of the duration its container
+    /// declares fails as `truncated`; above it, what decodes is analysed and flagged
+    /// `truncated`. 0 analyses any partial file (of at least 1 s).
+    pub min_coverage: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mode: Mode::default(),
+            open: OpenOptions::default(),
+            min_coverage: DEFAULT_MIN_COVERAGE,
+        }
+    }
+}
+
+impl Options {
+    /// Checks a `min_coverage` given by a user: a share in [0, 1].
+    pub fn check_min_coverage(v: f64) -> Result<f64, String> {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!(
+                "the minimum coverage must be a share between 0 and 1 (0.9 = 90 %), not {v}"
+            ))
+        }
+    }
 }
 
 /// A stretch of the track to analyse, in sample frames.
@@ -65,7 +95,7 @@ fn plan(mode: Mode, info: &StreamInfo) -> Vec<Segment> {
 /// Analyses one file. The decoder is chosen by [`decode::decode_with`].
 pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisError> {
     decode::decode_with(path, &opts.open, |opened| {
-        match run(opened.source(), opts.mode) {
+        match run(opened.source(), opts.mode, opts.min_coverage) {
             // The excerpts could not all be reached (a file shorter than its header says):
             // analyse what decodes, from the start, with the same decoder.
             Err(RunError::PlanBroken) => {
@@ -73,10 +103,12 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisErr
                     failure,
                     before_audio: false,
                 })?;
-                run_whole_after_broken_plan(opened.source(), opts.mode).map_err(|e| Stop {
-                    failure: e.into_failure(),
-                    before_audio: false,
-                })
+                run_whole_after_broken_plan(opened.source(), opts.mode, opts.min_coverage).map_err(
+                    |e| Stop {
+                        failure: e.into_failure(),
+                        before_audio: false,
+                    },
+                )
             }
             Err(RunError::Failed { failure, audio }) => Err(Stop {
                 failure,
@@ -91,6 +123,7 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisErr
 fn run_whole_after_broken_plan(
     src: &mut dyn AudioSource,
     mode: Mode,
+    min_coverage: f64,
 ) -> Result<Analysis, RunError> {
     run_plan(
         src,
@@ -99,6 +132,7 @@ fn run_whole_after_broken_plan(
             len: None,
         }],
         mode,
+        min_coverage,
         true,
     )
 }
@@ -110,11 +144,11 @@ pub fn analyze_source(
     mode: Mode,
     name: &Path,
 ) -> Result<Analysis, AnalysisError> {
-    let result = match run(src, mode) {
+    let result = match run(src, mode, DEFAULT_MIN_COVERAGE) {
         Err(RunError::PlanBroken) => {
             src.seek(0)
                 .map_err(|f| AnalysisError::new(f.class, name, f.message))?;
-            run_whole_after_broken_plan(src, mode)
+            run_whole_after_broken_plan(src, mode, DEFAULT_MIN_COVERAGE)
         }
         other => other,
     };
@@ -213,15 +247,25 @@ impl RunError {
     }
 }
 
-fn run(src: &mut dyn AudioSource, mode: Mode) -> Result<Analysis, RunError> {
+fn run(src: &mut dyn AudioSource, mode: Mode, min_coverage: f64) -> Result<Analysis, RunError> {
     let segments = plan(mode, src.info());
-    run_plan(src, &segments, mode, false)
+    run_plan(src, &segments, mode, min_coverage, false)
+}
+
+/// Whether audio decodes at `frame`: the excerpts of a file cut after them would not notice
+/// that most of its declared length is missing.
+fn decodes_at(src: &mut dyn AudioSource, frame: u64) -> bool {
+    match src.seek(frame) {
+        Ok(_) => matches!(src.next_chunk(), Ok(Some(c)) if !c.is_empty()),
+        Err(_) => false,
+    }
 }
 
 fn run_plan(
     src: &mut dyn AudioSource,
     segments: &[Segment],
     mode: Mode,
+    min_coverage: f64,
     fallback: bool,
 ) -> Result<Analysis, RunError> {
     let info = src.info().clone();
@@ -279,10 +323,40 @@ fn run_plan(
     if short_segment && segments.len() > 1 && !fallback {
         return Err(RunError::PlanBroken);
     }
+    // The excerpts end at about 90 % of the track: check that audio decodes up to the minimum
+    // coverage, else measure the whole file from the start.
+    if let (Some(t), false, true) = (info.total_frames, fallback, segments.len() > 1) {
+        let last_needed = (t as f64 * min_coverage - sr).max(0.0) as u64;
+        let reached = segments
+            .iter()
+            .any(|s| s.start + s.len.unwrap_or(0) >= last_needed);
+        if !reached && !decodes_at(src, last_needed) {
+            return Err(RunError::PlanBroken);
+        }
+    }
     let stated_short = info
         .total_frames
         .is_some_and(|t| whole && (total_frames as f64) + 0.5 * sr < t as f64 * 0.99);
     let truncated = src.ended_early() || stated_short || fallback;
+    // Too little of the declared duration decodes: this is not the track.
+    if let (Some(t), true) = (info.total_frames, whole) {
+        let declared = t as f64 / sr;
+        if truncated && analyzed < declared * min_coverage {
+            return Err(failed(
+                Failure::new(
+                    ErrorClass::Truncated,
+                    format!(
+                        "the file appears corrupted or truncated: {analyzed:.1} s of audio decode \
+                         out of the {declared:.1} s its header declares ({:.0} %, under the \
+                         {:.0} % required; --min-coverage sets the share)",
+                        100.0 * analyzed / declared,
+                        100.0 * min_coverage
+                    ),
+                ),
+                total_frames > 0,
+            ));
+        }
+    }
     if analyzed < MIN_SECONDS {
         let (class, what) = if truncated {
             (ErrorClass::Truncated, "the file is truncated and")
@@ -315,12 +389,8 @@ fn run_plan(
         ));
     }
     let duration_known = info.total_frames.is_some();
-    let duration_sec = match info.duration_sec() {
-        Some(d) if !truncated => d,
-        _ if whole => analyzed,
-        Some(d) => d,
-        None => analyzed,
-    };
+    // The declared duration where the container knows it, truncated or not.
+    let duration_sec = info.duration_sec().unwrap_or(analyzed);
     Ok(Analysis {
         fingerprint,
         metadata: Metadata {

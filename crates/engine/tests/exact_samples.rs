@@ -247,3 +247,27 @@ fn ogg_vorbis_page_whose_granule_runs_ahead_loses_no_samples() {
     let p = fixture("vorbis-page-trim.ogg");
     assert_eq!(same_as_ffmpeg(&p, 1e-5, "symphonia"), 33_075);
 }
+
+#[test]
+fn ogg_vorbis_ends_at_the_final_granule_position() {
+    // `vorbis-last-page-trim.ogg`: the page before the last has a granule 448 samples ahead, so
+    // the last page's padding measured from it (symphonia's reader) is 448 too many, and ffmpeg,
+    // which trims at most the last packet, keeps 205 samples of padding. The final granule
+    // position says 33 075 (1.5 s at 22 050 Hz): exactly what comes out. Without the
+    // correction in our decoding layer this gives 32 627.
+    let p = fixture("vorbis-last-page-trim.ogg");
+    let (a, rate, ch, _) = ours(&p);
+    assert_eq!(a.len() / ch, 33_075);
+    let b = theirs(&p, rate, ch);
+    assert_eq!(
+        b.len() / ch,
+        33_075 + 205,
+        "ffmpeg keeps part of the padding"
+    );
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "the same samples up to the end: {worst}");
+}

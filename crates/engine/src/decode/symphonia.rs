@@ -234,7 +234,9 @@ impl SymphoniaSource {
     ///
     /// Here: a trim is the end of the stream when every packet after it, up to the end, is
     /// trimmed too (the last page's padding). When a packet without trim follows, the trims were
-    /// a page in the middle: they are undone.
+    /// a page in the middle: they are undone. At the end, the trim is recomputed from the final
+    /// granule position (the stream's stated length) and the frames actually decoded, since the
+    /// reader's is relative to the previous page's granule, which may be one that ran ahead.
     fn settle_ogg_trim(&mut self, packet: &mut Packet) {
         let mut middle = false;
         // Packets already read ahead: is one of them untrimmed?
@@ -266,8 +268,20 @@ impl SymphoniaSource {
                 middle = true;
             }
         }
-        if middle {
-            untrim(packet);
+        if !middle {
+            // The end: decoded frames past the stated length are padding, and only those.
+            if let (Some(total), Some(pos)) = (self.info.total_frames, self.pos) {
+                let block = packet.block_dur().get();
+                let start = packet.trim_start.get().min(block);
+                let end = pos + (block - start);
+                let over = end.saturating_sub(total).min(block - start);
+                packet.trim_end = Duration::new(over);
+                packet.dur = Duration::new(block - start - over);
+            }
+            return;
+        }
+        untrim(packet);
+        {
             for r in self.ahead.iter_mut() {
                 match r {
                     Ok(Some(p)) if p.track_id == self.track_id => {
