@@ -3,7 +3,8 @@
 //! over the decoded audio.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use crate::decode::{self, Access, AudioSource, Failure, OpenOptions, Stop, StreamInfo};
@@ -20,6 +21,13 @@ const EXCERPT_SEC: u64 = 30;
 const EXCERPT_CENTRES: [f64; 3] = [0.25, 0.50, 0.75];
 /// Shortest audio that gets a fingerprint.
 const MIN_SECONDS: f64 = 1.0;
+/// Sample rates analysed: 1 kHz (below, no audio band survives) to 1.536 MHz (8 × 192 kHz; the
+/// resampler's filters and buffers are sized by the ratio, and a stated rate of a few Hz made it
+/// work for ever).
+const MIN_RATE: u32 = 1_000;
+const MAX_RATE: u32 = 1_536_000;
+/// Most channels analysed (the buffers grow with them; no music format carries more).
+const MAX_CHANNELS: usize = 64;
 
 /// Default share of its declared duration a file must decode to be analysed.
 pub const DEFAULT_MIN_COVERAGE: f64 = 0.9;
@@ -179,7 +187,10 @@ pub fn analyze_file_guarded(
     timeout: Duration,
 ) -> Result<Analysis, AnalysisError> {
     let (tx, rx) = mpsc::channel();
-    let (p, o) = (path.to_path_buf(), opts.clone());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut o = opts.clone();
+    o.open.cancel = Some(Arc::clone(&cancel));
+    let p = path.to_path_buf();
     let spawned = std::thread::Builder::new()
         .name("analyze".into())
         .spawn(move || {
@@ -209,14 +220,19 @@ pub fn analyze_file_guarded(
                 format!("the decoder or analyser panicked: {what}; please report this file"),
             ))
         }
-        Err(_) => Err(AnalysisError::new(
-            ErrorClass::Timeout,
-            path,
-            format!(
-                "analysis did not finish within {} s; the file may be damaged",
-                timeout.as_secs_f64()
-            ),
-        )),
+        Err(_) => {
+            // The thread stops at its next packet; a decoder stuck inside one packet cannot be
+            // stopped from here (the worker processes of `run` and `serve` are killed instead).
+            cancel.store(true, Ordering::Relaxed);
+            Err(AnalysisError::new(
+                ErrorClass::Timeout,
+                path,
+                format!(
+                    "analysis did not finish within {} s; the file may be damaged",
+                    timeout.as_secs_f64()
+                ),
+            ))
+        }
     }
 }
 
@@ -273,6 +289,32 @@ fn run_plan(
     if info.channels == 0 {
         return Err(failed(
             Failure::new(ErrorClass::Corrupt, "the stream states no channel count"),
+            false,
+        ));
+    }
+    if !(MIN_RATE..=MAX_RATE).contains(&info.sample_rate) {
+        return Err(failed(
+            Failure::new(
+                ErrorClass::UnsupportedCodec,
+                format!(
+                    "the stream states a sample rate of {} Hz; sonoprint analyses 1 kHz to \
+                     1.536 MHz (the header may be damaged)",
+                    info.sample_rate
+                ),
+            ),
+            false,
+        ));
+    }
+    if info.channels > MAX_CHANNELS {
+        return Err(failed(
+            Failure::new(
+                ErrorClass::UnsupportedCodec,
+                format!(
+                    "the stream states {} channels; sonoprint analyses at most {MAX_CHANNELS} \
+                     (the header may be damaged)",
+                    info.channels
+                ),
+            ),
             false,
         ));
     }

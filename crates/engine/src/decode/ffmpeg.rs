@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{Access, AudioSource, Failure, StreamInfo};
+use super::{Access, AudioSource, Cancel, Failure, StreamInfo};
 use sonoprint_core::ErrorClass;
 
 /// Finds `ffmpeg` and `ffprobe`: `SONOPRINT_FFMPEG` names the ffmpeg binary, else the PATH.
@@ -155,6 +155,7 @@ pub struct FfmpegSource {
     /// Some audio came out of the current process.
     produced: bool,
     ended_early: bool,
+    cancel: Cancel,
 }
 
 impl FfmpegSource {
@@ -236,9 +237,14 @@ impl FfmpegSource {
             carry: 0,
             produced: false,
             ended_early: false,
+            cancel: Cancel::default(),
         };
         src.start(0)?;
         Ok(src)
+    }
+
+    pub(crate) fn set_cancel(&mut self, cancel: Cancel) {
+        self.cancel = cancel;
     }
 
     fn start(&mut self, frame: u64) -> Result<(), Failure> {
@@ -279,6 +285,10 @@ impl AudioSource for FfmpegSource {
     }
 
     fn next_chunk(&mut self) -> Result<Option<&[f32]>, Failure> {
+        if let Err(stop) = self.cancel.check() {
+            self.running = None; // kills the subprocess
+            return Err(stop);
+        }
         let Some(run) = self.running.as_mut() else {
             return Ok(None);
         };

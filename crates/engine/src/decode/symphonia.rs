@@ -16,7 +16,7 @@ use symphonia::core::packet::Packet;
 use symphonia::core::units::{Duration, Time, TimeBase, Timestamp};
 
 use super::gapless;
-use super::{Access, AudioSource, Failure, StreamInfo};
+use super::{Access, AudioSource, Cancel, Failure, StreamInfo};
 use sonoprint_core::ErrorClass;
 
 /// Skipped packets tolerated before a file counts as corrupt: more than this many in a row, or
@@ -48,6 +48,7 @@ pub struct SymphoniaSource {
     /// Ogg: what the reader returned after a packet it trimmed at its end, read ahead to tell
     /// the end of the stream from a page in the middle (see [`SymphoniaSource::settle_ogg_trim`]).
     ahead: VecDeque<Read>,
+    cancel: Cancel,
 }
 
 /// One answer of `FormatReader::next_packet`.
@@ -65,7 +66,20 @@ fn classify(e: &SymError) -> ErrorClass {
 }
 
 impl SymphoniaSource {
-    pub fn open(mut file: File, len: u64) -> Result<Self, Failure> {
+    pub(crate) fn set_cancel(&mut self, cancel: Cancel) {
+        self.cancel = cancel;
+    }
+
+    /// Opens a file for decoding.
+    pub fn open(file: File, len: u64) -> Result<Self, Failure> {
+        Self::open_source(file, len)
+    }
+
+    /// Opens any seekable byte source (a file, bytes in memory).
+    pub fn open_source<R>(mut file: R, len: u64) -> Result<Self, Failure>
+    where
+        R: symphonia::core::io::MediaSource + std::io::Read + Seek + 'static,
+    {
         let io = |e: std::io::Error| Failure::new(ErrorClass::Io, format!("cannot read file: {e}"));
         // MP4: the edit list and iTunSMPB, which symphonia does not apply (see `gapless`).
         file.seek(SeekFrom::Start(0)).map_err(io)?;
@@ -180,6 +194,7 @@ impl SymphoniaSource {
             trim_start,
             end: gapless.and_then(|g| g.end),
             ahead: VecDeque::new(),
+            cancel: Cancel::default(),
         })
     }
 
@@ -365,6 +380,7 @@ impl AudioSource for SymphoniaSource {
 
     fn next_chunk(&mut self) -> Result<Option<&[f32]>, Failure> {
         loop {
+            self.cancel.check()?;
             let next = match self.ahead.pop_front() {
                 Some(r) => r,
                 None => self.reader.next_packet(),
