@@ -21,9 +21,9 @@ const EXCERPT_SEC: u64 = 30;
 const EXCERPT_CENTRES: [f64; 3] = [0.25, 0.50, 0.75];
 /// Shortest audio that gets a fingerprint.
 const MIN_SECONDS: f64 = 1.0;
-/// Sample rates analysed: 1 kHz (below, no audio band survives) to 1.536 MHz (8 × 192 kHz; the
-/// resampler's filters and buffers are sized by the ratio, and a stated rate of a few Hz made it
-/// work for ever).
+/// Sample rates analysed: 1 kHz (below, no audio band survives: a stated rate of 1 Hz turned
+/// 4 samples into "4 s" of music) to 1.536 MHz (8 × 192 kHz; the resampler's filters and buffers
+/// are sized by the ratio). Anything else is a damaged header.
 const MIN_RATE: u32 = 1_000;
 const MAX_RATE: u32 = 1_536_000;
 /// Most channels analysed (the buffers grow with them; no music format carries more).

@@ -35,8 +35,10 @@ fn noise(n: usize) -> Vec<f32> {
 
 #[test]
 fn sample_rates_outside_1_khz_to_1536_khz_are_refused_at_once() {
-    // A stated rate of 1 Hz made the resampler work for ever (found by fuzzing analyze_pcm in
-    // the first campaign): such rates are a damaged header, refused with a clear error.
+    // The earlier (lost) campaign found the resampler stuck at a stated rate of 1 Hz; today's
+    // resampler returns, with a meaningless fingerprint (4 samples analysed as 4 s of music).
+    // Such rates are a damaged header: refused at once with a clear error (without the check
+    // this test fails: 1 Hz gives a fingerprint).
     for rate in [1, 7, 999, 1_536_001, u32::MAX] {
         let e = timed(noise(4 * rate.min(10_000) as usize), rate, 1).unwrap_err();
         assert_eq!(e.class, ErrorClass::UnsupportedCodec, "{rate} Hz: {e}");
