@@ -28,6 +28,10 @@ const MIN_RATE: u32 = 1_000;
 const MAX_RATE: u32 = 1_536_000;
 /// Most channels analysed (the buffers grow with them; no music format carries more).
 const MAX_CHANNELS: usize = 64;
+/// Largest sample magnitude analysed (+60 dBFS): beyond it a float stream is damaged, and values
+/// near `f32::MAX` overflow to infinity in the mono mix and the resampler's FFT (rubato then
+/// panics on the non-finite spectrum; found by fuzzing `analyze_pcm`). Clamped.
+const MAX_SAMPLE: f32 = 1_000.0;
 
 /// Default share of its declared duration a file must decode to be analysed.
 pub const DEFAULT_MIN_COVERAGE: f64 = 0.9;
@@ -526,13 +530,19 @@ impl Pipeline {
     }
 
     fn push(&mut self, x: &[f32]) {
-        // A decoder may emit NaN or infinity on a damaged packet: read it as silence.
-        let x = if x.iter().all(|v| v.is_finite()) {
+        // A decoder may emit NaN or infinity on a damaged packet: read it as silence; absurd
+        // magnitudes are clamped (`MAX_SAMPLE`).
+        let x = if x.iter().all(|v| v.abs() <= MAX_SAMPLE) {
             x
         } else {
             self.clean.clear();
-            self.clean
-                .extend(x.iter().map(|&v| if v.is_finite() { v } else { 0.0 }));
+            self.clean.extend(x.iter().map(|&v| {
+                if v.is_finite() {
+                    v.clamp(-MAX_SAMPLE, MAX_SAMPLE)
+                } else {
+                    0.0
+                }
+            }));
             &self.clean
         };
         for &i in &self.interleaved {

@@ -50,6 +50,24 @@ fn sample_rates_outside_1_khz_to_1536_khz_are_refused_at_once() {
 }
 
 #[test]
+fn samples_near_f32_max_do_not_crash_the_resampler() {
+    // Found by the analyze_pcm fuzz target (fuzz/README.md; its input derived 7 channels at
+    // 11 025 Hz of raw f32 bytes): finite samples near f32::MAX overflowed to infinity in the
+    // mono mix and the FFT resampler, and rubato panicked ("Imaginary part of first value was
+    // non-zero"). Magnitudes beyond +60 dBFS are now clamped.
+    let n = 11_025 * 3 / 2 * 7;
+    let x: Vec<f32> = (0..n)
+        .map(|i| match i % 5 {
+            0 => 3.0e38,
+            1 => -3.3e38,
+            2 => 1.0e30,
+            _ => 0.1,
+        })
+        .collect();
+    timed(x, 11_025, 7).unwrap();
+}
+
+#[test]
 fn odd_signals_give_a_fingerprint_or_a_classified_error() {
     let rate = 22_050;
     let n = rate * 3 / 2;
