@@ -226,6 +226,9 @@ fn opus_pre_skip() {
     let p = t.path("a.opus");
     make(&p, 48_000, 2.0, &["-c:a", "libopus", "-b:a", "96k"]);
     assert_eq!(same_as_ffmpeg(&p, 0.0, "ffmpeg"), 96_000);
+    // The declared length is without the pre-skip too (ffprobe's duration counts it).
+    let src = decode::open(&p, &OpenOptions::default()).unwrap();
+    assert_eq!(src.info().total_frames, Some(96_000));
 }
 
 #[test]

@@ -213,6 +213,15 @@ impl FfmpegSource {
             .and_then(|f| f.format_name)
             .map(|f| f.split(',').next().unwrap_or_default().to_string())
             .unwrap_or_default();
+        let codec = stream.codec_name.unwrap_or_default();
+        let mut total_frames = duration.map(|d| (d * sample_rate as f64).round() as u64);
+        // ffprobe's duration of an Ogg Opus stream counts the pre-skip, which ffmpeg's decoding
+        // drops: the declared length is the one without it.
+        if codec == "opus" {
+            if let (Some(t), Some(skip)) = (total_frames, opus_pre_skip(path)) {
+                total_frames = Some(t.saturating_sub(u64::from(skip)));
+            }
+        }
         let info = StreamInfo {
             sample_rate,
             channels,
@@ -221,8 +230,8 @@ impl FfmpegSource {
                 .and_then(|b| b.parse().ok())
                 .filter(|&b| b > 0),
             format,
-            codec: stream.codec_name.unwrap_or_default(),
-            total_frames: duration.map(|d| (d * sample_rate as f64).round() as u64),
+            codec,
+            total_frames,
             lfe,
             decoder: "ffmpeg",
         };
@@ -272,6 +281,20 @@ impl FfmpegSource {
         self.running = Some(Running::spawn(&mut cmd, self.timeout)?);
         Ok(())
     }
+}
+
+/// The pre-skip of an Ogg Opus file: the 16-bit field at offset 10 of its `OpusHead` packet,
+/// which starts in the file's first page (read from its first 512 bytes).
+fn opus_pre_skip(path: &Path) -> Option<u16> {
+    let mut head = Vec::with_capacity(512);
+    std::fs::File::open(path)
+        .ok()?
+        .take(512)
+        .read_to_end(&mut head)
+        .ok()?;
+    let at = head.windows(8).position(|w| w == b"OpusHead")?;
+    let b = head.get(at + 10..at + 12)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
 }
 
 impl AudioSource for FfmpegSource {
