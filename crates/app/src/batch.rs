@@ -65,6 +65,8 @@ pub struct RunConfig {
     pub retry_failed: bool,
     /// The executable run as `EXE worker` (the `sonoprint` binary).
     pub worker_exe: PathBuf,
+    /// Share of its declared duration a file must decode to be fingerprinted.
+    pub min_coverage: f64,
 }
 
 impl RunConfig {
@@ -154,6 +156,7 @@ pub fn run(
         mode: cfg.mode,
         timeout: cfg.timeout,
         exe: cfg.worker_exe.clone(),
+        min_coverage: cfg.min_coverage,
     });
     let started = Instant::now();
     let cpu0 = cpu_seconds();

@@ -13,6 +13,11 @@ pub struct Args {
     /// Analyse every sample instead of three 30 s excerpts (tracks over 120 s).
     #[arg(long)]
     full: bool,
+    /// Fail a file as `truncated` when what decodes covers less than this share of the
+    /// duration its header declares; above it, analyse it and flag it truncated.
+    #[arg(long, value_name = "SHARE", default_value_t = sonoprint_engine::DEFAULT_MIN_COVERAGE,
+          value_parser = parse_min_coverage)]
+    min_coverage: f64,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -24,10 +29,19 @@ pub struct Args {
     files: Vec<PathBuf>,
 }
 
+/// `--min-coverage`: a share in [0, 1].
+pub fn parse_min_coverage(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("not a number: {s} (a share such as 0.9)"))?;
+    sonoprint_engine::Options::check_min_coverage(v)
+}
+
 pub fn run(args: Args) -> Result<ExitCode, String> {
     let mode = if args.full { Mode::Full } else { Mode::Excerpt };
     let opts = Options {
         mode,
+        min_coverage: args.min_coverage,
         ..Default::default()
     };
     let secs = args.timeout.unwrap_or(if args.full { 600.0 } else { 60.0 });

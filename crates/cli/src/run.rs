@@ -37,6 +37,11 @@ pub struct Args {
     /// Analyse every sample instead of the excerpt plan.
     #[arg(long)]
     full: bool,
+    /// Fail a file as `truncated` when what decodes covers less than this share of the
+    /// duration its header declares; above it, analyse it and flag it truncated.
+    #[arg(long, value_name = "SHARE", default_value_t = sonoprint_engine::DEFAULT_MIN_COVERAGE,
+          value_parser = crate::analyze::parse_min_coverage)]
+    min_coverage: f64,
     /// Also retry files that failed before and have not changed since.
     #[arg(long)]
     retry_failed: bool,
@@ -74,6 +79,7 @@ pub fn run(args: Args, spec: &LibrarySpec, log_dir: &Path) -> Result<ExitCode, S
         retry_failed: args.retry_failed,
         worker_exe: std::env::current_exe()
             .map_err(|e| format!("cannot find the sonoprint executable: {e}"))?,
+        min_coverage: args.min_coverage,
     };
     let mut lib = sonoprint_app::open(spec, Create::IfMissing).map_err(|e| e.to_string())?;
     // What this run would claim: with --retry-failed or --full that is more than `status`

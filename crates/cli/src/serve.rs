@@ -30,6 +30,11 @@ pub struct Args {
     /// folders].
     #[arg(long, value_name = "DIR")]
     root: Vec<PathBuf>,
+    /// Fail a file as `truncated` when what decodes covers less than this share of the
+    /// duration its header declares; above it, analyse it and flag it truncated.
+    #[arg(long, value_name = "SHARE", default_value_t = sonoprint_engine::DEFAULT_MIN_COVERAGE,
+          value_parser = crate::analyze::parse_min_coverage)]
+    min_coverage: f64,
     /// Require `Authorization: Bearer <T>` on every request but /health [default:
     /// $SONOPRINT_TOKEN].
     #[arg(long, value_name = "T")]
@@ -70,6 +75,7 @@ pub fn run(args: Args, spec: &LibrarySpec) -> Result<ExitCode, String> {
         timeout: Duration::from_secs_f64(args.timeout),
         token,
         worker_exe,
+        min_coverage: args.min_coverage,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,8 @@
 //! over the decoded audio.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use crate::decode::{self, Access, AudioSource, Failure, OpenOptions, Stop, StreamInfo};
@@ -20,12 +21,53 @@ const EXCERPT_SEC: u64 = 30;
 const EXCERPT_CENTRES: [f64; 3] = [0.25, 0.50, 0.75];
 /// Shortest audio that gets a fingerprint.
 const MIN_SECONDS: f64 = 1.0;
+/// Sample rates analysed: 1 kHz (below, no audio band survives: a stated rate of 1 Hz turned
+/// 4 samples into "4 s" of music) to 1.536 MHz (8 × 192 kHz; the resampler's filters and buffers
+/// are sized by the ratio). Anything else is a damaged header.
+const MIN_RATE: u32 = 1_000;
+const MAX_RATE: u32 = 1_536_000;
+/// Most channels analysed (the buffers grow with them; no music format carries more).
+const MAX_CHANNELS: usize = 64;
+/// Largest sample magnitude analysed (+60 dBFS): beyond it a float stream is damaged, and values
+/// near `f32::MAX` overflow to infinity in the mono mix and the resampler's FFT (rubato then
+/// panics on the non-finite spectrum; found by fuzzing `analyze_pcm`). Clamped.
+const MAX_SAMPLE: f32 = 1_000.0;
+
+/// Default share of its declared duration a file must decode to be analysed.
+pub const DEFAULT_MIN_COVERAGE: f64 = 0.9;
 
 /// How to analyse a file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub mode: Mode,
     pub open: OpenOptions,
+    /// A file whose decodable audio covers less than this share of the duration its container
+    /// declares fails as `truncated`; above it, what decodes is analysed and flagged
+    /// `truncated`. 0 analyses any partial file (of at least 1 s).
+    pub min_coverage: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mode: Mode::default(),
+            open: OpenOptions::default(),
+            min_coverage: DEFAULT_MIN_COVERAGE,
+        }
+    }
+}
+
+impl Options {
+    /// Checks a `min_coverage` given by a user: a share in [0, 1].
+    pub fn check_min_coverage(v: f64) -> Result<f64, String> {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!(
+                "the minimum coverage must be a share between 0 and 1 (0.9 = 90 %), not {v}"
+            ))
+        }
+    }
 }
 
 /// A stretch of the track to analyse, in sample frames.
@@ -65,7 +107,7 @@ fn plan(mode: Mode, info: &StreamInfo) -> Vec<Segment> {
 /// Analyses one file. The decoder is chosen by [`decode::decode_with`].
 pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisError> {
     decode::decode_with(path, &opts.open, |opened| {
-        match run(opened.source(), opts.mode) {
+        match run(opened.source(), opts.mode, opts.min_coverage) {
             // The excerpts could not all be reached (a file shorter than its header says):
             // analyse what decodes, from the start, with the same decoder.
             Err(RunError::PlanBroken) => {
@@ -73,10 +115,12 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisErr
                     failure,
                     before_audio: false,
                 })?;
-                run_whole_after_broken_plan(opened.source(), opts.mode).map_err(|e| Stop {
-                    failure: e.into_failure(),
-                    before_audio: false,
-                })
+                run_whole_after_broken_plan(opened.source(), opts.mode, opts.min_coverage).map_err(
+                    |e| Stop {
+                        failure: e.into_failure(),
+                        before_audio: false,
+                    },
+                )
             }
             Err(RunError::Failed { failure, audio }) => Err(Stop {
                 failure,
@@ -91,6 +135,7 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Analysis, AnalysisErr
 fn run_whole_after_broken_plan(
     src: &mut dyn AudioSource,
     mode: Mode,
+    min_coverage: f64,
 ) -> Result<Analysis, RunError> {
     run_plan(
         src,
@@ -99,6 +144,7 @@ fn run_whole_after_broken_plan(
             len: None,
         }],
         mode,
+        min_coverage,
         true,
     )
 }
@@ -110,11 +156,11 @@ pub fn analyze_source(
     mode: Mode,
     name: &Path,
 ) -> Result<Analysis, AnalysisError> {
-    let result = match run(src, mode) {
+    let result = match run(src, mode, DEFAULT_MIN_COVERAGE) {
         Err(RunError::PlanBroken) => {
             src.seek(0)
                 .map_err(|f| AnalysisError::new(f.class, name, f.message))?;
-            run_whole_after_broken_plan(src, mode)
+            run_whole_after_broken_plan(src, mode, DEFAULT_MIN_COVERAGE)
         }
         other => other,
     };
@@ -145,7 +191,10 @@ pub fn analyze_file_guarded(
     timeout: Duration,
 ) -> Result<Analysis, AnalysisError> {
     let (tx, rx) = mpsc::channel();
-    let (p, o) = (path.to_path_buf(), opts.clone());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut o = opts.clone();
+    o.open.cancel = Some(Arc::clone(&cancel));
+    let p = path.to_path_buf();
     let spawned = std::thread::Builder::new()
         .name("analyze".into())
         .spawn(move || {
@@ -175,14 +224,19 @@ pub fn analyze_file_guarded(
                 format!("the decoder or analyser panicked: {what}; please report this file"),
             ))
         }
-        Err(_) => Err(AnalysisError::new(
-            ErrorClass::Timeout,
-            path,
-            format!(
-                "analysis did not finish within {} s; the file may be damaged",
-                timeout.as_secs_f64()
-            ),
-        )),
+        Err(_) => {
+            // The thread stops at its next packet; a decoder stuck inside one packet cannot be
+            // stopped from here (the worker processes of `run` and `serve` are killed instead).
+            cancel.store(true, Ordering::Relaxed);
+            Err(AnalysisError::new(
+                ErrorClass::Timeout,
+                path,
+                format!(
+                    "analysis did not finish within {} s; the file may be damaged",
+                    timeout.as_secs_f64()
+                ),
+            ))
+        }
     }
 }
 
@@ -213,15 +267,25 @@ impl RunError {
     }
 }
 
-fn run(src: &mut dyn AudioSource, mode: Mode) -> Result<Analysis, RunError> {
+fn run(src: &mut dyn AudioSource, mode: Mode, min_coverage: f64) -> Result<Analysis, RunError> {
     let segments = plan(mode, src.info());
-    run_plan(src, &segments, mode, false)
+    run_plan(src, &segments, mode, min_coverage, false)
+}
+
+/// Whether audio decodes at `frame`: the excerpts of a file cut after them would not notice
+/// that most of its declared length is missing.
+fn decodes_at(src: &mut dyn AudioSource, frame: u64) -> bool {
+    match src.seek(frame) {
+        Ok(_) => matches!(src.next_chunk(), Ok(Some(c)) if !c.is_empty()),
+        Err(_) => false,
+    }
 }
 
 fn run_plan(
     src: &mut dyn AudioSource,
     segments: &[Segment],
     mode: Mode,
+    min_coverage: f64,
     fallback: bool,
 ) -> Result<Analysis, RunError> {
     let info = src.info().clone();
@@ -229,6 +293,32 @@ fn run_plan(
     if info.channels == 0 {
         return Err(failed(
             Failure::new(ErrorClass::Corrupt, "the stream states no channel count"),
+            false,
+        ));
+    }
+    if !(MIN_RATE..=MAX_RATE).contains(&info.sample_rate) {
+        return Err(failed(
+            Failure::new(
+                ErrorClass::UnsupportedCodec,
+                format!(
+                    "the stream states a sample rate of {} Hz; sonoprint analyses 1 kHz to \
+                     1.536 MHz (the header may be damaged)",
+                    info.sample_rate
+                ),
+            ),
+            false,
+        ));
+    }
+    if info.channels > MAX_CHANNELS {
+        return Err(failed(
+            Failure::new(
+                ErrorClass::UnsupportedCodec,
+                format!(
+                    "the stream states {} channels; sonoprint analyses at most {MAX_CHANNELS} \
+                     (the header may be damaged)",
+                    info.channels
+                ),
+            ),
             false,
         ));
     }
@@ -279,10 +369,40 @@ fn run_plan(
     if short_segment && segments.len() > 1 && !fallback {
         return Err(RunError::PlanBroken);
     }
+    // The excerpts end at about 90 % of the track: check that audio decodes up to the minimum
+    // coverage, else measure the whole file from the start.
+    if let (Some(t), false, true) = (info.total_frames, fallback, segments.len() > 1) {
+        let last_needed = (t as f64 * min_coverage - sr).max(0.0) as u64;
+        let reached = segments
+            .iter()
+            .any(|s| s.start + s.len.unwrap_or(0) >= last_needed);
+        if !reached && !decodes_at(src, last_needed) {
+            return Err(RunError::PlanBroken);
+        }
+    }
     let stated_short = info
         .total_frames
         .is_some_and(|t| whole && (total_frames as f64) + 0.5 * sr < t as f64 * 0.99);
     let truncated = src.ended_early() || stated_short || fallback;
+    // Too little of the declared duration decodes: this is not the track.
+    if let (Some(t), true) = (info.total_frames, whole) {
+        let declared = t as f64 / sr;
+        if truncated && analyzed < declared * min_coverage {
+            return Err(failed(
+                Failure::new(
+                    ErrorClass::Truncated,
+                    format!(
+                        "the file appears corrupted or truncated: {analyzed:.1} s of audio decode \
+                         out of the {declared:.1} s its header declares ({:.0} %, under the \
+                         {:.0} % required; --min-coverage sets the share)",
+                        100.0 * analyzed / declared,
+                        100.0 * min_coverage
+                    ),
+                ),
+                total_frames > 0,
+            ));
+        }
+    }
     if analyzed < MIN_SECONDS {
         let (class, what) = if truncated {
             (ErrorClass::Truncated, "the file is truncated and")
@@ -315,12 +435,8 @@ fn run_plan(
         ));
     }
     let duration_known = info.total_frames.is_some();
-    let duration_sec = match info.duration_sec() {
-        Some(d) if !truncated => d,
-        _ if whole => analyzed,
-        Some(d) => d,
-        None => analyzed,
-    };
+    // The declared duration where the container knows it, truncated or not.
+    let duration_sec = info.duration_sec().unwrap_or(analyzed);
     Ok(Analysis {
         fingerprint,
         metadata: Metadata {
@@ -414,13 +530,19 @@ impl Pipeline {
     }
 
     fn push(&mut self, x: &[f32]) {
-        // A decoder may emit NaN or infinity on a damaged packet: read it as silence.
-        let x = if x.iter().all(|v| v.is_finite()) {
+        // A decoder may emit NaN or infinity on a damaged packet: read it as silence; absurd
+        // magnitudes are clamped (`MAX_SAMPLE`).
+        let x = if x.iter().all(|v| v.abs() <= MAX_SAMPLE) {
             x
         } else {
             self.clean.clear();
-            self.clean
-                .extend(x.iter().map(|&v| if v.is_finite() { v } else { 0.0 }));
+            self.clean.extend(x.iter().map(|&v| {
+                if v.is_finite() {
+                    v.clamp(-MAX_SAMPLE, MAX_SAMPLE)
+                } else {
+                    0.0
+                }
+            }));
             &self.clean
         };
         for &i in &self.interleaved {

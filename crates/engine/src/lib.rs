@@ -20,7 +20,7 @@ pub mod features;
 
 pub use analyze::{
     analyze_file, analyze_file_guarded, analyze_pcm, analyze_source, decode_file, DecodeStats,
-    Options,
+    Options, DEFAULT_MIN_COVERAGE,
 };
 pub use decode::OpenOptions;
 // The shared vocabulary, re-exported so that users of the engine need one import.

@@ -498,34 +498,105 @@ fn mp3_mostly_garbage_fails_as_corrupt_or_decodes_what_it_can() {
     mostly_garbage(&["-c:a", "libmp3lame", "-b:a", "128k"], "garbage.mp3");
 }
 
-#[test]
-fn truncated_flac_analyses_what_decodes() {
-    let dir = TempDir::new("truncflac");
+/// A 10 s FLAC whose tail is cut off (`keep` of its bytes) or, with `garbage`, overwritten.
+fn damaged_flac(dir: &TempDir, keep: f64, garbage: bool) -> std::path::PathBuf {
     let p = dir.path("long.flac");
     ffmpeg_sine(&p, 44100, 10.0, &["-sample_fmt", "s16", "-c:a", "flac"]);
-    let bytes = std::fs::read(&p).unwrap();
-    std::fs::write(&p, &bytes[..bytes.len() * 4 / 10]).unwrap();
-    let a = ok(&p);
-    let m = &a.metadata;
-    assert!(m.truncated, "{m:?}");
-    assert!(
-        m.analyzed_sec > 3.0 && m.analyzed_sec < 5.0,
-        "about 4 s decode: {m:?}"
-    );
-    assert!(a.fingerprint.low_mid_pct > 0.9);
+    let mut bytes = std::fs::read(&p).unwrap();
+    let at = (bytes.len() as f64 * keep) as usize;
+    if garbage {
+        Noise::new(7).fill(&mut bytes[at..]);
+    } else {
+        bytes.truncate(at);
+    }
+    std::fs::write(&p, &bytes).unwrap();
+    p
 }
 
 #[test]
-fn truncated_mp3_analyses_what_decodes() {
+fn flac_cut_to_a_quarter_fails_as_truncated_with_both_durations() {
+    let dir = TempDir::new("truncflac");
+    let e = err(&damaged_flac(&dir, 0.25, false));
+    assert_eq!(e.class, ErrorClass::Truncated, "{e}");
+    assert!(e.message.contains("appears corrupted or truncated"), "{e}");
+    assert!(e.message.contains("10.0 s"), "the declared duration: {e}");
+    assert!(
+        e.message.contains(" 2.") || e.message.contains(" 3."),
+        "what decodes: {e}"
+    );
+}
+
+#[test]
+fn flac_whose_last_three_quarters_are_garbage_fails_as_truncated() {
+    // Garbage is not a clean end of the stream: the file does not hold the declared track.
+    let dir = TempDir::new("garbflac");
+    let e = err(&damaged_flac(&dir, 0.25, true));
+    assert_eq!(e.class, ErrorClass::Truncated, "{e}");
+    assert!(e.message.contains("10.0 s"), "{e}");
+}
+
+#[test]
+fn flac_missing_its_last_five_percent_is_analysed_and_flagged() {
+    let dir = TempDir::new("trunc5");
+    for garbage in [false, true] {
+        let a = ok(&damaged_flac(&dir, 0.95, garbage));
+        let m = &a.metadata;
+        assert!(m.truncated, "{m:?}");
+        assert_eq!(m.duration_sec, 10.0, "the declared duration: {m:?}");
+        assert!(m.analyzed_sec > 9.0 && m.analyzed_sec < 9.9, "{m:?}");
+        assert!(a.fingerprint.low_mid_pct > 0.9);
+    }
+}
+
+#[test]
+fn min_coverage_is_settable() {
+    let dir = TempDir::new("cov");
+    let p = damaged_flac(&dir, 0.4, false);
+    assert_eq!(
+        err(&p).class,
+        ErrorClass::Truncated,
+        "40 % < 90 % by default"
+    );
+    let opts = Options {
+        min_coverage: 0.3,
+        ..Default::default()
+    };
+    let a = analyze_file(&p, &opts).unwrap();
+    assert!(a.metadata.truncated);
+    assert!(a.metadata.analyzed_sec > 3.0 && a.metadata.analyzed_sec < 5.0);
+}
+
+#[test]
+fn truncated_mp3_fails_below_the_coverage_and_is_flagged_above() {
     let dir = TempDir::new("truncmp3");
     let p = dir.path("long.mp3");
     ffmpeg_sine(&p, 44100, 10.0, &["-c:a", "libmp3lame", "-b:a", "128k"]);
     let bytes = std::fs::read(&p).unwrap();
-    std::fs::write(&p, &bytes[..bytes.len() * 4 / 10]).unwrap();
-    let a = ok(&p);
-    let m = &a.metadata;
-    assert!(m.truncated, "the Xing header says 10 s: {m:?}");
-    assert!(m.analyzed_sec > 3.0 && m.analyzed_sec < 5.0, "{m:?}");
+    let cut = dir.path("cut.mp3");
+    std::fs::write(&cut, &bytes[..bytes.len() * 4 / 10]).unwrap();
+    let e = err(&cut);
+    assert_eq!(
+        e.class,
+        ErrorClass::Truncated,
+        "the Xing header says 10 s: {e}"
+    );
+    std::fs::write(&cut, &bytes[..bytes.len() * 93 / 100]).unwrap();
+    let m = ok(&cut).metadata;
+    assert!(m.truncated, "{m:?}");
+    assert!(m.analyzed_sec > 9.0 && m.analyzed_sec < 9.9, "{m:?}");
+}
+
+#[test]
+fn long_flac_cut_after_its_excerpts_fails_in_excerpt_mode_too() {
+    // 200 s: the excerpts end at 165 s, the file at 170 s (85 % of 200).
+    let dir = TempDir::new("excut");
+    let p = dir.path("long.flac");
+    ffmpeg_sine(&p, 8000, 200.0, &["-sample_fmt", "s16", "-c:a", "flac"]);
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() * 85 / 100]).unwrap();
+    let e = err(&p);
+    assert_eq!(e.class, ErrorClass::Truncated, "{e}");
+    assert!(e.message.contains("200.0 s"), "{e}");
 }
 
 #[test]

@@ -60,6 +60,8 @@ pub struct Config {
     pub token: Option<String>,
     /// The executable run as `EXE worker` (the `sonoprint` binary).
     pub worker_exe: PathBuf,
+    /// Share of its declared duration a file must decode to be fingerprinted.
+    pub min_coverage: f64,
 }
 
 /// The state every handler shares.
@@ -114,6 +116,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
             mode: Mode::Excerpt,
             timeout: cfg.timeout,
             exe: cfg.worker_exe.clone(),
+            min_coverage: cfg.min_coverage,
         }),
         slots: Arc::new(Semaphore::new(jobs)),
         jobs,

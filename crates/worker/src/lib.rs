@@ -26,6 +26,13 @@ pub struct Request {
     pub id: u64,
     pub path: PathBuf,
     pub mode: Mode,
+    /// Share of its declared duration a file must decode (`Options::min_coverage`).
+    #[serde(default = "default_min_coverage")]
+    pub min_coverage: f64,
+}
+
+fn default_min_coverage() -> f64 {
+    sonoprint_engine::DEFAULT_MIN_COVERAGE
 }
 
 /// A worker's answer.
@@ -97,6 +104,8 @@ pub struct PoolConfig {
     pub timeout: Duration,
     /// The executable to run as `EXE worker` (normally this very binary).
     pub exe: PathBuf,
+    /// Share of its declared duration a file must decode (`Options::min_coverage`).
+    pub min_coverage: f64,
 }
 
 impl Pool {
@@ -318,6 +327,7 @@ fn run_one(cfg: &PoolConfig, slot: &mut Option<Worker>, task: &Task) -> Result<A
         id: task.id,
         path: task.path.clone(),
         mode: task.mode,
+        min_coverage: cfg.min_coverage,
     };
     let line = serde_json::to_string(&req)
         .map_err(|e| fail(ErrorClass::Io, format!("cannot encode request: {e}")))?;
@@ -403,7 +413,7 @@ pub fn worker_main() -> std::process::ExitCode {
         let Ok(req) = serde_json::from_str::<Request>(&line) else {
             continue;
         };
-        let resp = answer(&req.path, req.mode, req.id);
+        let resp = answer(&req, req.id);
         let Ok(text) = serde_json::to_string(&resp) else {
             continue;
         };
@@ -417,9 +427,11 @@ pub fn worker_main() -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
-fn answer(path: &Path, mode: Mode, id: u64) -> Response {
+fn answer(req: &Request, id: u64) -> Response {
+    let path = req.path.as_path();
     let opts = sonoprint_engine::Options {
-        mode,
+        mode: req.mode,
+        min_coverage: req.min_coverage,
         ..Default::default()
     };
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

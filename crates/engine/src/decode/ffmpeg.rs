@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{Access, AudioSource, Failure, StreamInfo};
+use super::{Access, AudioSource, Cancel, Failure, StreamInfo};
 use sonoprint_core::ErrorClass;
 
 /// Finds `ffmpeg` and `ffprobe`: `SONOPRINT_FFMPEG` names the ffmpeg binary, else the PATH.
@@ -155,6 +155,7 @@ pub struct FfmpegSource {
     /// Some audio came out of the current process.
     produced: bool,
     ended_early: bool,
+    cancel: Cancel,
 }
 
 impl FfmpegSource {
@@ -212,6 +213,15 @@ impl FfmpegSource {
             .and_then(|f| f.format_name)
             .map(|f| f.split(',').next().unwrap_or_default().to_string())
             .unwrap_or_default();
+        let codec = stream.codec_name.unwrap_or_default();
+        let mut total_frames = duration.map(|d| (d * sample_rate as f64).round() as u64);
+        // ffprobe's duration of an Ogg Opus stream counts the pre-skip, which ffmpeg's decoding
+        // drops: the declared length is the one without it.
+        if codec == "opus" {
+            if let (Some(t), Some(skip)) = (total_frames, opus_pre_skip(path)) {
+                total_frames = Some(t.saturating_sub(u64::from(skip)));
+            }
+        }
         let info = StreamInfo {
             sample_rate,
             channels,
@@ -220,8 +230,8 @@ impl FfmpegSource {
                 .and_then(|b| b.parse().ok())
                 .filter(|&b| b > 0),
             format,
-            codec: stream.codec_name.unwrap_or_default(),
-            total_frames: duration.map(|d| (d * sample_rate as f64).round() as u64),
+            codec,
+            total_frames,
             lfe,
             decoder: "ffmpeg",
         };
@@ -236,9 +246,14 @@ impl FfmpegSource {
             carry: 0,
             produced: false,
             ended_early: false,
+            cancel: Cancel::default(),
         };
         src.start(0)?;
         Ok(src)
+    }
+
+    pub(crate) fn set_cancel(&mut self, cancel: Cancel) {
+        self.cancel = cancel;
     }
 
     fn start(&mut self, frame: u64) -> Result<(), Failure> {
@@ -268,6 +283,20 @@ impl FfmpegSource {
     }
 }
 
+/// The pre-skip of an Ogg Opus file: the 16-bit field at offset 10 of its `OpusHead` packet,
+/// which starts in the file's first page (read from its first 512 bytes).
+fn opus_pre_skip(path: &Path) -> Option<u16> {
+    let mut head = Vec::with_capacity(512);
+    std::fs::File::open(path)
+        .ok()?
+        .take(512)
+        .read_to_end(&mut head)
+        .ok()?;
+    let at = head.windows(8).position(|w| w == b"OpusHead")?;
+    let b = head.get(at + 10..at + 12)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}
+
 impl AudioSource for FfmpegSource {
     fn info(&self) -> &StreamInfo {
         &self.info
@@ -279,6 +308,10 @@ impl AudioSource for FfmpegSource {
     }
 
     fn next_chunk(&mut self) -> Result<Option<&[f32]>, Failure> {
+        if let Err(stop) = self.cancel.check() {
+            self.running = None; // kills the subprocess
+            return Err(stop);
+        }
         let Some(run) = self.running.as_mut() else {
             return Ok(None);
         };

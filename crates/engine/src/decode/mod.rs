@@ -4,6 +4,7 @@
 //! any audio ([`decode_with`]).
 
 mod ffmpeg;
+mod gapless;
 mod memory;
 pub mod sniff;
 mod symphonia;
@@ -11,6 +12,8 @@ mod symphonia;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use memory::MemorySource;
@@ -88,6 +91,10 @@ pub struct OpenOptions {
     pub ffmpeg_fallback: bool,
     /// Longest an ffmpeg subprocess may run before it is killed.
     pub ffmpeg_timeout: Duration,
+    /// Set from another thread to stop decoding: the next packet read fails as `timeout` (an
+    /// ffmpeg subprocess is killed). A caller that gave up on a file (its time limit passed)
+    /// sets it, so that the decoder does not go on working for nobody.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for OpenOptions {
@@ -95,6 +102,23 @@ impl Default for OpenOptions {
         OpenOptions {
             ffmpeg_fallback: true,
             ffmpeg_timeout: Duration::from_secs(120),
+            cancel: None,
+        }
+    }
+}
+
+/// The check of [`OpenOptions::cancel`] that the decoders make before each packet.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Cancel(Option<Arc<AtomicBool>>);
+
+impl Cancel {
+    pub(crate) fn check(&self) -> Result<(), Failure> {
+        match &self.0 {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(Failure::new(
+                ErrorClass::Timeout,
+                "decoding was stopped: the file's time limit passed",
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -157,7 +181,10 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn AudioSource>, Ana
 
     let mut tried = vec!["symphonia"];
     let first = match symphonia::SymphoniaSource::open(file, meta.len()) {
-        Ok(src) => return Ok(Box::new(src)),
+        Ok(mut src) => {
+            src.set_cancel(Cancel(opts.cancel.clone()));
+            return Ok(Box::new(src));
+        }
         Err(f) => f,
     };
     // Empty, I/O and short-file failures are about the file, not the decoder: ffmpeg would say
@@ -191,7 +218,10 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn AudioSource>, Ana
     };
     tried.push("ffmpeg");
     match ffmpeg::FfmpegSource::open(&ffmpeg, path, opts.ffmpeg_timeout) {
-        Ok(src) => Ok(Box::new(src)),
+        Ok(mut src) => {
+            src.set_cancel(Cancel(opts.cancel.clone()));
+            Ok(Box::new(src))
+        }
         Err(second) => {
             // symphonia's verdict is the more specific one unless ffmpeg says it is not audio.
             let class = if kind == Kind::Unknown && second.class == ErrorClass::NotAudio {
@@ -203,6 +233,24 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn AudioSource>, Ana
             Err(fail(class, msg).tried(&tried))
         }
     }
+}
+
+/// Opens audio held in memory with symphonia alone (no ffmpeg, no file system): the decoding
+/// front end on arbitrary bytes, as the fuzz targets drive it. Sniffing and probing are those of
+/// [`open`].
+pub fn open_memory(bytes: Vec<u8>) -> Result<Box<dyn AudioSource>, Failure> {
+    if bytes.is_empty() {
+        return Err(Failure::new(ErrorClass::Empty, "no bytes"));
+    }
+    if let Kind::Other(what) = sniff::sniff(&bytes[..bytes.len().min(64)]) {
+        return Err(Failure::new(
+            ErrorClass::NotAudio,
+            format!("content is {what}, not audio"),
+        ));
+    }
+    let len = bytes.len() as u64;
+    let src = symphonia::SymphoniaSource::open_source(std::io::Cursor::new(bytes), len)?;
+    Ok(Box::new(src))
 }
 
 /// Why a consumer of a source stopped (see [`decode_with`]).
@@ -294,7 +342,9 @@ pub fn decode_with<T>(
 fn open_ffmpeg(path: &Path, opts: &OpenOptions) -> Option<Result<Box<dyn AudioSource>, Failure>> {
     let ffmpeg = ffmpeg::locate()?;
     Some(
-        ffmpeg::FfmpegSource::open(&ffmpeg, path, opts.ffmpeg_timeout)
-            .map(|s| Box::new(s) as Box<dyn AudioSource>),
+        ffmpeg::FfmpegSource::open(&ffmpeg, path, opts.ffmpeg_timeout).map(|mut s| {
+            s.set_cancel(Cancel(opts.cancel.clone()));
+            Box::new(s) as Box<dyn AudioSource>
+        }),
     )
 }

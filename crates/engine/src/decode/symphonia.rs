@@ -1,5 +1,6 @@
 //! The symphonia decoding path.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 
@@ -11,9 +12,11 @@ use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::packet::Packet;
 use symphonia::core::units::{Duration, Time, TimeBase, Timestamp};
 
-use super::{Access, AudioSource, Failure, StreamInfo};
+use super::gapless;
+use super::{Access, AudioSource, Cancel, Failure, StreamInfo};
 use sonoprint_core::ErrorClass;
 
 /// Skipped packets tolerated before a file counts as corrupt: more than this many in a row, or
@@ -38,7 +41,21 @@ pub struct SymphoniaSource {
     skipped: u32,
     bad_in_a_row: u32,
     ended_early: bool,
+    /// Decoded frames before the first one presented (MP4 priming, see [`gapless`]).
+    trim_start: u64,
+    /// Decoded frame at which presentation ends: packets starting there or later are dropped.
+    end: Option<u64>,
+    /// Ogg: what the reader returned after a packet it trimmed at its end, read ahead to tell
+    /// the end of the stream from a page in the middle (see [`SymphoniaSource::settle_ogg_trim`]).
+    ahead: VecDeque<Read>,
+    cancel: Cancel,
 }
+
+/// One answer of `FormatReader::next_packet`.
+type Read = Result<Option<Packet>, SymError>;
+
+/// Packets read ahead, at most, after one the Ogg reader trimmed (a page holds at most 255).
+const MAX_AHEAD: usize = 600;
 
 fn classify(e: &SymError) -> ErrorClass {
     match e {
@@ -49,9 +66,29 @@ fn classify(e: &SymError) -> ErrorClass {
 }
 
 impl SymphoniaSource {
-    pub fn open(mut file: File, len: u64) -> Result<Self, Failure> {
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| Failure::new(ErrorClass::Io, format!("cannot read file: {e}")))?;
+    pub(crate) fn set_cancel(&mut self, cancel: Cancel) {
+        self.cancel = cancel;
+    }
+
+    /// Opens a file for decoding.
+    pub fn open(file: File, len: u64) -> Result<Self, Failure> {
+        Self::open_source(file, len)
+    }
+
+    /// Opens any seekable byte source (a file, bytes in memory).
+    pub fn open_source<R>(mut file: R, len: u64) -> Result<Self, Failure>
+    where
+        R: symphonia::core::io::MediaSource + std::io::Read + Seek + 'static,
+    {
+        let io = |e: std::io::Error| Failure::new(ErrorClass::Io, format!("cannot read file: {e}"));
+        // MP4: the edit list and iTunSMPB, which symphonia does not apply (see `gapless`).
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let mut head = [0u8; 8];
+        let mp4_boxes = match std::io::Read::read_exact(&mut file, &mut head) {
+            Ok(()) if &head[4..8] == b"ftyp" => gapless::scan(&mut file, len),
+            _ => None,
+        };
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
         let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
         // Cover art is never used: do not hold a 12 MB picture in memory.
         let meta_opts = MetadataOptions::default().limit_visual_bytes(Limit::Maximum(0));
@@ -118,11 +155,18 @@ impl SymphoniaSource {
             Some(ch) => (ch.count(), lfe_index(ch)),
             None => (0, None),
         };
-        let total_frames = track.num_frames.or_else(|| {
+        let mut total_frames = track.num_frames.or_else(|| {
             let (tb, dur) = (track.time_base?, track.duration?);
             let secs = tb.calc_duration(dur)?.as_secs_f64();
             Some((secs * sample_rate as f64).round() as u64)
         });
+        let gapless = mp4_boxes.and_then(|b| b.at_rate(sample_rate));
+        if let Some(g) = gapless {
+            total_frames = g
+                .frames
+                .or_else(|| total_frames.map(|t| t.saturating_sub(g.priming)));
+        }
+        let trim_start = gapless.map_or(0, |g| g.priming);
         let info = StreamInfo {
             sample_rate,
             channels,
@@ -141,11 +185,16 @@ impl SymphoniaSource {
             info,
             buf: Vec::new(),
             pos: Some(0),
-            target: None,
+            // The priming is dropped like the part of a packet before a seek target.
+            target: (trim_start > 0).then_some(trim_start),
             packets: 0,
             skipped: 0,
             bad_in_a_row: 0,
             ended_early: false,
+            trim_start,
+            end: gapless.and_then(|g| g.end),
+            ahead: VecDeque::new(),
+            cancel: Cancel::default(),
         })
     }
 
@@ -183,6 +232,92 @@ impl SymphoniaSource {
     }
 }
 
+impl SymphoniaSource {
+    /// Keeps the Ogg reader's end trim of `packet` only at the end of the stream.
+    ///
+    /// symphonia 0.6.1's Ogg reader (`logical.rs`, `read_page_init`) gives every page the
+    /// previous page's granule position as its start, and trims the end of any packet that runs
+    /// past the page's own granule position, on every page. Granule positions in the middle of
+    /// a stream are not always exact: ffmpeg's Ogg muxer writes them from its packets'
+    /// timestamps, which follow the input's (a source with a timestamp jump gives pages whose
+    /// granule runs ahead by a few hundred samples, and the next page back). The decoded audio
+    /// is continuous all the same, and symphonia then cuts real samples out of the middle (448
+    /// at a long-to-short block switch), shifting everything after. ffmpeg and libvorbis use
+    /// the granule positions only at the start and at the end of the stream. The upstream fix:
+    /// `read_page_init` should set `trim_end` on the last page only (`page.header.is_last_page`),
+    /// and re-anchor page start timestamps without trimming elsewhere.
+    ///
+    /// Here: a trim is the end of the stream when every packet after it, up to the end, is
+    /// trimmed too (the last page's padding). When a packet without trim follows, the trims were
+    /// a page in the middle: they are undone. At the end, the trim is recomputed from the final
+    /// granule position (the stream's stated length) and the frames actually decoded, since the
+    /// reader's is relative to the previous page's granule, which may be one that ran ahead.
+    fn settle_ogg_trim(&mut self, packet: &mut Packet) {
+        let mut middle = false;
+        // Packets already read ahead: is one of them untrimmed?
+        for r in &self.ahead {
+            if let Ok(Some(p)) = r {
+                if p.track_id == self.track_id && p.trim_end.is_zero() {
+                    middle = true;
+                    break;
+                }
+            }
+        }
+        if !middle && !matches!(self.ahead.back(), Some(Ok(None) | Err(_))) {
+            while self.ahead.len() < MAX_AHEAD {
+                let r = self.reader.next_packet();
+                let stop = match &r {
+                    Ok(Some(p)) if p.track_id == self.track_id => {
+                        middle = p.trim_end.is_zero();
+                        middle
+                    }
+                    Ok(Some(_)) => false,
+                    Ok(None) | Err(_) => true,
+                };
+                self.ahead.push_back(r);
+                if stop {
+                    break;
+                }
+            }
+            if self.ahead.len() >= MAX_AHEAD {
+                middle = true;
+            }
+        }
+        if !middle {
+            // The end: decoded frames past the stated length are padding, and only those.
+            if let (Some(total), Some(pos)) = (self.info.total_frames, self.pos) {
+                let block = packet.block_dur().get();
+                let start = packet.trim_start.get().min(block);
+                let end = pos + (block - start);
+                let over = end.saturating_sub(total).min(block - start);
+                packet.trim_end = Duration::new(over);
+                packet.dur = Duration::new(block - start - over);
+            }
+            return;
+        }
+        untrim(packet);
+        {
+            for r in self.ahead.iter_mut() {
+                match r {
+                    Ok(Some(p)) if p.track_id == self.track_id => {
+                        if p.trim_end.is_zero() {
+                            break;
+                        }
+                        untrim(p);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Gives a packet back the frames its reader trimmed at its end.
+fn untrim(p: &mut Packet) {
+    p.dur = p.dur.saturating_add(p.trim_end);
+    p.trim_end = Duration::ZERO;
+}
+
 /// Index of the LFE channel in the decoded (canonical) channel order.
 fn lfe_index(ch: &symphonia::core::audio::Channels) -> Option<usize> {
     use symphonia::core::audio::{Channels, Position};
@@ -200,8 +335,19 @@ impl AudioSource for SymphoniaSource {
     }
 
     fn seek(&mut self, frame: u64) -> Result<Access, Failure> {
+        // `frame` counts presented frames; the decoder's timeline includes the priming.
+        let frame = frame + self.trim_start;
         let secs = frame as f64 / self.info.sample_rate as f64;
-        let seeked = Time::try_from_secs_f64(secs).and_then(|time| {
+        // Lossy decoders overlap each packet with the previous one (MDCT windows, MP3's bit
+        // reservoir): the first packet after a reset decodes wrong. Seek a few packets early and
+        // decode up to the target, as ffmpeg does with its codecs' preroll.
+        let preroll = match self.info.codec.as_str() {
+            "flac" | "alac" | "wavpack" => 0,
+            c if c.starts_with("pcm") => 0,
+            _ => 4096,
+        };
+        let from = frame.saturating_sub(preroll) as f64 / self.info.sample_rate as f64;
+        let seeked = Time::try_from_secs_f64(from).and_then(|time| {
             self.reader
                 .seek(
                     SeekMode::Accurate,
@@ -216,6 +362,7 @@ impl AudioSource for SymphoniaSource {
         match seeked {
             Some(_) => {
                 self.decoder.reset();
+                self.ahead.clear();
                 // The first packet's timestamp tells where decoding resumes.
                 self.pos = None;
                 Ok(Access::Seek)
@@ -233,7 +380,12 @@ impl AudioSource for SymphoniaSource {
 
     fn next_chunk(&mut self) -> Result<Option<&[f32]>, Failure> {
         loop {
-            let packet = match self.reader.next_packet() {
+            self.cancel.check()?;
+            let next = match self.ahead.pop_front() {
+                Some(r) => r,
+                None => self.reader.next_packet(),
+            };
+            let mut packet = match next {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(None),
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -253,6 +405,9 @@ impl AudioSource for SymphoniaSource {
             };
             if packet.track_id != self.track_id {
                 continue;
+            }
+            if self.info.format == "ogg" && !packet.trim_end.is_zero() {
+                self.settle_ogg_trim(&mut packet);
             }
             self.packets += 1;
             let stated = self.ts_to_frame(packet.pts);
@@ -280,6 +435,11 @@ impl AudioSource for SymphoniaSource {
                 (Some(p), _) => p,
                 (None, ts) => ts.unwrap_or(0),
             };
+            // Past the end of the MP4 edit: padding (ffmpeg keeps a packet that starts before
+            // the end whole, and drops the ones after it).
+            if self.end.is_some_and(|e| start_frame >= e) {
+                return Ok(None);
+            }
             let channels = self.info.channels;
             let decoded = match self.decoder.decode(&packet) {
                 Ok(buf) => {

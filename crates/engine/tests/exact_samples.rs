@@ -1,0 +1,276 @@
+//! Sample-exact decoding: for each lossy and lossless format, files made with ffmpeg here are
+//! decoded in-process and by `ffmpeg -f f32le` (at the file's own rate and channel count), and
+//! both must give the same number of samples (priming and padding removed as ffmpeg removes
+//! them) and the same samples within the codec's rounding. ffmpeg is required (`.ci/run`
+//! installs it).
+
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test with its place
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use sonoprint_engine::decode::{self, OpenOptions};
+
+/// A chirp and a tone, different in each channel: any offset between two decodings shows.
+const SIGNAL: &str = "aevalsrc=0.4*sin(2*PI*(150+300*t)*t)|0.3*sin(2*PI*(500-100*t)*t)+0.1*sin(2*PI*3000*t):c=stereo";
+
+fn make(path: &Path, rate: u32, secs: f64, codec: &[&str]) {
+    let src = format!("{SIGNAL}:s={rate}:d={secs}");
+    let mut args = vec!["-f", "lavfi", "-i", &src];
+    args.extend_from_slice(codec);
+    args.push(path.to_str().unwrap());
+    ffmpeg(&args);
+}
+
+/// Our decoding, from the start: interleaved samples, rate, channels, decoder.
+fn ours(path: &Path) -> (Vec<f32>, u32, usize, &'static str) {
+    let mut src = decode::open(path, &OpenOptions::default()).unwrap();
+    let info = src.info().clone();
+    let mut out = Vec::new();
+    while let Some(c) = src.next_chunk().unwrap() {
+        out.extend_from_slice(c);
+    }
+    (out, info.sample_rate, info.channels, info.decoder)
+}
+
+/// ffmpeg's decoding at the given rate and channel count (its native ones: no conversion).
+fn theirs(path: &Path, rate: u32, channels: usize) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-f", "f32le", "-ac"])
+        .arg(channels.to_string())
+        .arg("-ar")
+        .arg(rate.to_string())
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Decodes `path` both ways and checks lengths and samples; returns the frame count.
+fn same_as_ffmpeg(path: &Path, tol: f32, decoder: &str) -> usize {
+    let (a, rate, ch, used) = ours(path);
+    assert_eq!(used, decoder, "decoding path");
+    let b = theirs(path, rate, ch);
+    assert_eq!(
+        a.len() / ch,
+        b.len() / ch,
+        "{}: sample frames, ours vs ffmpeg",
+        path.display()
+    );
+    let (worst, at) = a
+        .iter()
+        .zip(&b)
+        .enumerate()
+        .map(|(i, (x, y))| ((x - y).abs(), i))
+        .fold((0f32, 0), |m, v| if v.0 > m.0 { v } else { m });
+    assert!(
+        worst <= tol,
+        "{}: samples differ by {worst} at frame {} (tolerance {tol})",
+        path.display(),
+        at / ch
+    );
+    a.len() / ch
+}
+
+#[test]
+fn aac_in_m4a_starts_after_the_edit_lists_priming() {
+    // ffmpeg's AAC encoder writes 1024 priming samples and an edit list that skips them.
+    // symphonia 0.6.1 ignores the edit list: without `decode::gapless` this fails with 1024
+    // extra frames in front and every sample off.
+    let t = TempDir::new("aac-elst");
+    let p = t.path("a.m4a");
+    make(&p, 44_100, 2.5, &["-c:a", "aac", "-b:a", "128k"]);
+    let n = same_as_ffmpeg(&p, 1e-4, "symphonia");
+    // ffmpeg keeps the last packet whole: up to 1023 frames of padding past the 2.5 s.
+    assert!((110_250..110_250 + 1024).contains(&n), "{n} frames");
+}
+
+/// Rewrites an ffmpeg-made M4A as iTunes writes them: no edit list, the priming stated in an
+/// `iTunSMPB` tag instead. `moov` is the last box (ffmpeg's default layout), so it can grow
+/// without moving the audio.
+fn itunes_style(m4a: &[u8], priming: u32, frames: u64) -> Vec<u8> {
+    fn boxes(b: &[u8]) -> Vec<(&[u8], &[u8])> {
+        let mut v = Vec::new();
+        let mut off = 0;
+        while off + 8 <= b.len() {
+            let size = u32::from_be_bytes(b[off..off + 4].try_into().unwrap()) as usize;
+            v.push((&b[off + 4..off + 8], &b[off + 8..off + size]));
+            off += size;
+        }
+        v
+    }
+    fn bx(kind: &[u8], body: &[u8]) -> Vec<u8> {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend_from_slice(body);
+        v
+    }
+    let top = boxes(m4a);
+    assert_eq!(top.last().unwrap().0, b"moov", "moov is last");
+    let mut out = Vec::new();
+    for (kind, body) in &top[..top.len() - 1] {
+        out.extend(bx(kind, body));
+    }
+    let mut moov = Vec::new();
+    for (kind, body) in boxes(top.last().unwrap().1) {
+        if kind == b"trak" {
+            let trak: Vec<u8> = boxes(body)
+                .into_iter()
+                .filter(|(k, _)| *k != b"edts")
+                .flat_map(|(k, b)| bx(k, b))
+                .collect();
+            moov.extend(bx(b"trak", &trak));
+        } else {
+            moov.extend(bx(kind, body));
+        }
+    }
+    let text = format!(" 00000000 {priming:08X} 00000000 {frames:016X} 00000000 00000000");
+    let mean = bx(b"mean", b"\0\0\0\0com.apple.iTunes");
+    let name = bx(b"name", b"\0\0\0\0iTunSMPB");
+    let data = bx(b"data", &[b"\0\0\0\x01\0\0\0\0", text.as_bytes()].concat());
+    let ilst = bx(b"ilst", &bx(b"----", &[mean, name, data].concat()));
+    let hdlr = bx(b"hdlr", b"\0\0\0\0\0\0\0\0mdirappl\0\0\0\0\0\0\0\0\0");
+    let meta = bx(b"meta", &[b"\0\0\0\0".to_vec(), hdlr, ilst].concat());
+    moov.extend(bx(b"udta", &meta));
+    out.extend(bx(b"moov", &moov));
+    out
+}
+
+#[test]
+fn aac_in_m4a_with_itunsmpb_and_no_edit_list() {
+    let t = TempDir::new("aac-smpb");
+    let p = t.path("a.m4a");
+    make(&p, 44_100, 2.0, &["-c:a", "aac", "-b:a", "128k"]);
+    let q = t.path("itunes.m4a");
+    std::fs::write(&q, itunes_style(&std::fs::read(&p).unwrap(), 1024, 88_200)).unwrap();
+    let n = same_as_ffmpeg(&q, 1e-4, "symphonia");
+    // The same audio as the edit-list file, the last packet whole.
+    assert_eq!(n, same_as_ffmpeg(&p, 1e-4, "symphonia"));
+    let src = decode::open(&q, &OpenOptions::default()).unwrap();
+    assert_eq!(src.info().total_frames, Some(88_200), "iTunSMPB's length");
+}
+
+#[test]
+fn aac_seeks_land_on_the_same_samples_as_decoding_from_the_start() {
+    let t = TempDir::new("aac-seek");
+    let p = t.path("a.m4a");
+    make(&p, 44_100, 4.0, &["-c:a", "aac", "-b:a", "128k"]);
+    let (all, _, ch, _) = ours(&p);
+    let mut src = decode::open(&p, &OpenOptions::default()).unwrap();
+    for target in [44_100u64, 100_000, 3] {
+        src.seek(target).unwrap();
+        let chunk = src.next_chunk().unwrap().unwrap().to_vec();
+        let from = target as usize * ch;
+        let n = chunk.len().min(2048);
+        let worst = chunk[..n]
+            .iter()
+            .zip(&all[from..from + n])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        // The decoder is primed with the packets before the target (preroll): the same
+        // samples, not a restart without the previous packet's overlap.
+        assert!(worst < 5e-3, "seek to {target}: off by {worst}");
+    }
+}
+
+#[test]
+fn alac_in_m4a() {
+    let t = TempDir::new("alac");
+    let p = t.path("a.m4a");
+    make(&p, 44_100, 1.5, &["-c:a", "alac"]);
+    assert_eq!(same_as_ffmpeg(&p, 0.0, "symphonia"), 66_150);
+}
+
+#[test]
+fn mp3_lame_delay_and_padding() {
+    let t = TempDir::new("mp3");
+    for (name, codec) in [
+        ("cbr.mp3", &["-c:a", "libmp3lame", "-b:a", "192k"][..]),
+        ("vbr.mp3", &["-c:a", "libmp3lame", "-q:a", "2"][..]),
+    ] {
+        let p = t.path(name);
+        make(&p, 44_100, 2.0, codec);
+        // The LAME header states delay and padding: exactly the 2 s come out.
+        assert_eq!(same_as_ffmpeg(&p, 1e-5, "symphonia"), 88_200, "{name}");
+    }
+}
+
+#[test]
+fn ogg_vorbis_follows_the_granule_positions() {
+    let t = TempDir::new("vorbis");
+    for (rate, secs, q) in [(44_100, 3.0, "5"), (48_000, 2.7, "2"), (22_050, 1.3, "8")] {
+        let p = t.path(&format!("v{rate}.ogg"));
+        make(&p, rate, secs, &["-c:a", "libvorbis", "-q:a", q]);
+        let n = same_as_ffmpeg(&p, 1e-5, "symphonia");
+        assert_eq!(n, (rate as f64 * secs).round() as usize, "{rate} Hz");
+    }
+}
+
+#[test]
+fn opus_pre_skip() {
+    // symphonia has no Opus decoder: the ffmpeg path decodes it, pre-skip applied by ffmpeg.
+    let t = TempDir::new("opus");
+    let p = t.path("a.opus");
+    make(&p, 48_000, 2.0, &["-c:a", "libopus", "-b:a", "96k"]);
+    assert_eq!(same_as_ffmpeg(&p, 0.0, "ffmpeg"), 96_000);
+    // The declared length is without the pre-skip too (ffprobe's duration counts it).
+    let src = decode::open(&p, &OpenOptions::default()).unwrap();
+    assert_eq!(src.info().total_frames, Some(96_000));
+}
+
+#[test]
+fn flac_is_bit_exact() {
+    let t = TempDir::new("flac");
+    let p = t.path("a.flac");
+    make(&p, 48_000, 1.7, &["-sample_fmt", "s16", "-c:a", "flac"]);
+    assert_eq!(same_as_ffmpeg(&p, 0.0, "symphonia"), 81_600);
+}
+
+#[test]
+fn ogg_vorbis_page_whose_granule_runs_ahead_loses_no_samples() {
+    // `vorbis-page-trim.ogg` (tests/fixtures/README.md): ffmpeg's Ogg muxer wrote pages whose
+    // granule position runs 448 samples ahead of the packets, then back, as it does for real
+    // music transcoded from a source with a timestamp jump (10 of the corpus's 11 Vorbis files).
+    // symphonia 0.6.1's Ogg reader trims packets against every page's granule: without the
+    // correction in our decoding layer 448 samples vanish from the middle and every later
+    // sample is shifted.
+    let p = fixture("vorbis-page-trim.ogg");
+    assert_eq!(same_as_ffmpeg(&p, 1e-5, "symphonia"), 33_075);
+}
+
+#[test]
+fn ogg_vorbis_ends_at_the_final_granule_position() {
+    // `vorbis-last-page-trim.ogg`: the page before the last has a granule 448 samples ahead, so
+    // the last page's padding measured from it (symphonia's reader) is 448 too many, and ffmpeg,
+    // which trims at most the last packet, keeps 205 samples of padding. The final granule
+    // position says 33 075 (1.5 s at 22 050 Hz): exactly what comes out. Without the
+    // correction in our decoding layer this gives 32 627.
+    let p = fixture("vorbis-last-page-trim.ogg");
+    let (a, rate, ch, _) = ours(&p);
+    assert_eq!(a.len() / ch, 33_075);
+    let b = theirs(&p, rate, ch);
+    assert_eq!(
+        b.len() / ch,
+        33_075 + 205,
+        "ffmpeg keeps part of the padding"
+    );
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "the same samples up to the end: {worst}");
+}
