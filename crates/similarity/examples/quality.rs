@@ -5,7 +5,7 @@
 //! ```sh
 //! sonoprint analyze --json FILES > excerpt.jsonl; sonoprint analyze --json --full FILES > full.jsonl
 //! cargo run --release -p sonoprint-similarity --example quality -- \
-//!     --manifest /root/.cache/sonoprint-corpus/manifest.tsv excerpt.jsonl full.jsonl
+//!     --manifest ~/.cache/sonoprint-corpus/manifest.tsv excerpt.jsonl full.jsonl
 //! ```
 //!
 //! The library is always the whole corpus (the model is fitted on its fingerprints, as the
@@ -377,7 +377,8 @@ fn round2(w: [f64; DIMENSION_COUNT]) -> [f64; DIMENSION_COUNT] {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut manifest = String::from("/root/.cache/sonoprint-corpus/manifest.tsv");
+    let mut manifest =
+        std::env::var("HOME").unwrap_or_default() + "/.cache/sonoprint-corpus/manifest.tsv";
     let mut files = Vec::new();
     let mut swap = false;
     let mut it = args.iter();
@@ -392,10 +393,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     if files.is_empty() {
-        files = vec![
-            "/work/sim-data/excerpt.jsonl".into(),
-            "/work/sim-data/full.jsonl".into(),
-        ];
+        return Err(
+            "usage: quality [--swap] [--manifest MANIFEST.tsv] EXCERPT.jsonl [FULL.jsonl] \
+             (the jsonl from `sonoprint analyze --json [--full]` over the corpus' music)"
+                .into(),
+        );
     }
     let modes: Vec<(String, Vec<Track>)> = files
         .iter()
