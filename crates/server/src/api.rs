@@ -454,7 +454,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     );
     match with_store(&state, |s| s.runners()).await {
         Ok(runners) => text.push_str(&crate::metrics::runners(&runners)),
-        Err(e) => tracing::warn!("/metrics: cannot list the runners: {}", e.message),
+        Err(e) => {
+            state.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("/metrics: cannot list the runners: {}", e.message);
+        }
     }
     (
         [(
