@@ -48,9 +48,10 @@ impl Spectral {
         if (fr.rms as f64) <= ACTIVE_RMS {
             return;
         }
+        // One pass over the bins for the four sums (see `frame_sums`).
+        let sums = frame_sums(fr.mag, fr.power, &self.freqs);
         // Centroid and rolloff read the magnitude (librosa's default power=1 spectrogram).
-        let total = lanes_sum(fr.mag.iter().copied());
-        let weighted = lanes_sum(fr.mag.iter().zip(&self.freqs).map(|(m, f)| m * f));
+        let (total, weighted) = (sums.mag, sums.weighted);
         if total > 0.0 {
             self.centroid.push(weighted / total);
             // The first bin where the cumulative magnitude reaches 85 % of the total.
@@ -63,11 +64,9 @@ impl Spectral {
             self.rolloff.push(self.freqs[k.unwrap_or(N_BINS - 1)]);
         }
         // Flatness of max(|S|^2, 1e-10): geometric over arithmetic mean, in the log domain.
-        let floored = fr.power.iter().map(|&p| if p > 1e-10 { p } else { 1e-10 });
-        let log_sum = lanes_sum(floored.clone().map(fast_ln)) as f64;
-        let sum = lanes_sum(floored) as f64;
         let n = N_BINS as f64;
-        self.flatness.push(((log_sum / n).exp() / (sum / n)) as f32);
+        self.flatness
+            .push((((sums.log as f64) / n).exp() / ((sums.floored as f64) / n)) as f32);
         let mut chroma = [0f32; 12];
         self.chroma_fb.apply(fr.power, &mut chroma);
         let s: f64 = chroma.iter().map(|&c| c as f64).sum();
@@ -110,15 +109,56 @@ impl Spectral {
     }
 }
 
-/// Sum in eight interleaved lanes: float addition is not associative, so a plain `sum` stays
-/// sequential; eight lanes let the compiler use SIMD (and add less rounding error).
+/// The sums of one frame that centroid, rolloff and flatness read.
+struct FrameSums {
+    /// Σ |S|.
+    mag: f32,
+    /// Σ |S|·f.
+    weighted: f32,
+    /// Σ max(|S|², 1e-10).
+    floored: f32,
+    /// Σ ln max(|S|², 1e-10).
+    log: f32,
+}
+
+/// The four sums in one pass, each in eight interleaved lanes: float addition is not
+/// associative, so a plain `sum` stays sequential; eight lanes let the compiler use SIMD (and
+/// add less rounding error), and four independent sums hide each other's latency. Element `i`
+/// goes to lane `i % 8` in order, and the lanes are added 0 to 7 at the end.
 #[inline]
-fn lanes_sum(it: impl Iterator<Item = f32>) -> f32 {
-    let mut lanes = [0f32; 8];
-    for (i, v) in it.enumerate() {
-        lanes[i & 7] += v;
+fn frame_sums(mag: &[f32], power: &[f32], freqs: &[f32]) -> FrameSums {
+    let (mut m8, mut w8, mut f8, mut l8) = ([0f32; 8], [0f32; 8], [0f32; 8], [0f32; 8]);
+    let n = mag.len().min(power.len()).min(freqs.len());
+    let (mag, power, freqs) = (&mag[..n], &power[..n], &freqs[..n]);
+    let (mc, pc, fc) = (
+        mag.chunks_exact(8),
+        power.chunks_exact(8),
+        freqs.chunks_exact(8),
+    );
+    let (mr, pr, fr) = (mc.remainder(), pc.remainder(), fc.remainder());
+    for ((m, p), f) in mc.zip(pc).zip(fc) {
+        for l in 0..8 {
+            m8[l] += m[l];
+            w8[l] += m[l] * f[l];
+            let q = if p[l] > 1e-10 { p[l] } else { 1e-10 };
+            f8[l] += q;
+            l8[l] += fast_ln(q);
+        }
     }
-    lanes.iter().sum()
+    for (l, ((&m, &p), &f)) in mr.iter().zip(pr).zip(fr).enumerate() {
+        m8[l] += m;
+        w8[l] += m * f;
+        let q = if p > 1e-10 { p } else { 1e-10 };
+        f8[l] += q;
+        l8[l] += fast_ln(q);
+    }
+    let add = |v: [f32; 8]| v.iter().sum::<f32>();
+    FrameSums {
+        mag: add(m8),
+        weighted: add(w8),
+        floored: add(f8),
+        log: add(l8),
+    }
 }
 
 /// Natural logarithm of a positive normal `f32`, to about 1e-6: exponent from the bits, mantissa
