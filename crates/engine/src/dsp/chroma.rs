@@ -65,11 +65,15 @@ impl ChromaFilterbank {
 
     /// Chroma of one power spectrum.
     pub fn apply(&self, power: &[f32], out: &mut [f32; 12]) {
+        // Bins missing from a short `power` count as 0.
+        let n = power.len().min(N_BINS);
+        let power = &power[..n];
         for (c, o) in out.iter_mut().enumerate() {
-            let row = &self.weights[c * N_BINS..(c + 1) * N_BINS];
-            // Eight lanes so the dot product vectorises.
-            let mut lanes = [0f32; 8];
-            let (rw, rp) = (row.chunks_exact(8), power.chunks_exact(8));
+            let row = &self.weights[c * N_BINS..c * N_BINS + n];
+            // Sixteen lanes: the dot product vectorises, and its four vectors of partial sums
+            // are independent chains of additions instead of one.
+            let mut lanes = [0f32; 16];
+            let (rw, rp) = (row.chunks_exact(16), power.chunks_exact(16));
             let tail: f32 = rw
                 .remainder()
                 .iter()
@@ -77,7 +81,7 @@ impl ChromaFilterbank {
                 .map(|(w, p)| w * p)
                 .sum();
             for (w, p) in rw.zip(rp) {
-                for l in 0..8 {
+                for l in 0..16 {
                     lanes[l] += w[l] * p[l];
                 }
             }
