@@ -175,12 +175,22 @@ impl MelFilterbank {
             let w = &self.weights[band.offset..band.offset + band.len];
             let end = (band.start + band.len).min(power.len());
             let p = power.get(band.start..end).unwrap_or(&[]);
-            let acc: f64 = w
-                .iter()
-                .zip(p)
-                .map(|(&w, &p)| f64::from(w) * f64::from(p))
-                .sum();
-            *o = acc as f32;
+            // Four lanes: a single running sum would make every addition wait on the one
+            // before (the bands of the top octaves span up to ~40 bins).
+            let n = w.len().min(p.len());
+            let (w, p) = (&w[..n], &p[..n]);
+            let mut acc = [0f64; 4];
+            let (wc, pc) = (w.chunks_exact(4), p.chunks_exact(4));
+            let (wr, pr) = (wc.remainder(), pc.remainder());
+            for (w, p) in wc.zip(pc) {
+                for l in 0..4 {
+                    acc[l] += f64::from(w[l]) * f64::from(p[l]);
+                }
+            }
+            for (l, (&w, &p)) in wr.iter().zip(pr).enumerate() {
+                acc[l] += f64::from(w) * f64::from(p);
+            }
+            *o = ((acc[0] + acc[1]) + (acc[2] + acc[3])) as f32;
         }
     }
 }
