@@ -8,8 +8,11 @@ use crate::dsp::{HOP, SR22};
 
 /// Tempogram window: librosa `time_to_frames(ac_size=8.0)` = floor(8 · 22050) // 512 = 344.
 const TEMPO_WIN: usize = (8 * SR22 as usize) / HOP;
-/// FFT length for the per-frame autocorrelation: ≥ 2·344 − 1 so it is not circular.
-const AC_FFT: usize = 1024;
+/// FFT length for the per-frame autocorrelation: ≥ 2·344 − 1 so it is not circular. 720 =
+/// 2⁴·3²·5 is the smallest such length made of rustfft's fast radices (1024 costs ~40 % more).
+const AC_FFT: usize = 720;
+
+const _: () = assert!(AC_FFT >= 2 * TEMPO_WIN - 1 && AC_FFT.is_multiple_of(2));
 /// Log-normal tempo prior: centre and width in octaves (`start_bpm`, `std_bpm`).
 const START_BPM: f64 = 120.0;
 const STD_BPM: f64 = 1.0;
