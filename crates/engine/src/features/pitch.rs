@@ -56,6 +56,7 @@ const MIN_PAIRS: usize = 10;
 
 const _: () = assert!(FFT_LEN >= FRAME && FFT_LEN - WINDOW + 1 > TAU_MAX + 1);
 const _: () = assert!(TAU_MIN >= 2);
+const _: () = assert!(TAU_MAX < WINDOW && WINDOW + TAU_MAX < FRAME);
 
 /// Streaming `pitch_stability`: push the 22 050 Hz mono mix in chunks of any size, call
 /// [`PitchTracker::end_segment`] at the end of each excerpt, then read [`PitchTracker::finish`].
@@ -72,8 +73,10 @@ pub struct PitchTracker {
     spec_win: Vec<Complex<f64>>,
     scratch_fwd: Vec<Complex<f64>>,
     scratch_inv: Vec<Complex<f64>>,
-    /// Prefix sums of squares of the frame: `prefix[k] = Σ_{j<k} x_j²`.
-    prefix: Vec<f64>,
+    /// Prefix sums of squares of the frame, `P(k) = Σ_{j<k} x_j²`, where the difference
+    /// function reads them: `head[τ] = P(τ)` and `tail[τ] = P(W + τ)` for τ ≤ TAU_MAX + 1.
+    head: Vec<f64>,
+    tail: Vec<f64>,
     /// d′(τ) for τ in 0..=TAU_MAX+1.
     cmnd: Vec<f64>,
     /// f0 of the previous frame of this segment when it was voiced.
@@ -108,7 +111,8 @@ impl PitchTracker {
             pending: Vec::with_capacity(2 * FRAME),
             scratch_fwd,
             scratch_inv,
-            prefix: vec![0.0; FRAME + 1],
+            head: vec![0.0; TAU_MAX + 2],
+            tail: vec![0.0; TAU_MAX + 2],
             cmnd: vec![1.0; TAU_MAX + 2],
             prev_f0: None,
             deltas: Vec::new(),
@@ -186,15 +190,38 @@ impl PitchTracker {
     fn frame_f0(&mut self) -> Option<f64> {
         let frame = &self.pending[..FRAME];
         // Non-finite samples would poison every lag: treat them as silence.
-        let mut acc = 0.0f64;
-        self.prefix[0] = 0.0;
-        for (j, &s) in frame.iter().enumerate() {
-            let x = if s.is_finite() { f64::from(s) } else { 0.0 };
-            self.time[j] = x;
-            acc += x * x;
-            self.prefix[j + 1] = acc;
+        for (t, &s) in self.time.iter_mut().zip(frame) {
+            *t = if s.is_finite() { f64::from(s) } else { 0.0 };
         }
-        let energy = acc;
+        // The prefix sums P(τ) and P(W + τ) run over 342 samples each, and the 1 365 squares
+        // between them are summed in four lanes: a running sum over all 2 048 samples would
+        // make each addition wait on the one before.
+        const SPAN: usize = TAU_MAX + 1;
+        let x = &self.time[..FRAME];
+        let mut acc = 0.0f64;
+        self.head[0] = 0.0;
+        for (h, v) in self.head[1..].iter_mut().zip(&x[..SPAN]) {
+            acc += v * v;
+            *h = acc;
+        }
+        let mut lanes = [0f64; 4];
+        let middle = x[SPAN..WINDOW].chunks_exact(4);
+        let mut rest = 0.0f64;
+        for v in middle.remainder() {
+            rest += v * v;
+        }
+        for c in middle {
+            for l in 0..4 {
+                lanes[l] += c[l] * c[l];
+            }
+        }
+        let mut acc = acc + ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + rest;
+        self.tail[0] = acc;
+        for (t, v) in self.tail[1..].iter_mut().zip(&x[WINDOW..WINDOW + SPAN]) {
+            acc += v * v;
+            *t = acc;
+        }
+        let energy = acc + x[WINDOW + SPAN..].iter().map(|v| v * v).sum::<f64>();
         // `energy` is finite: inputs were sanitised and f32² sums cannot overflow f64.
         if energy <= ACTIVE_ENERGY {
             return None;
@@ -233,9 +260,7 @@ impl PitchTracker {
         self.cmnd[0] = 1.0;
         for tau in 1..=TAU_MAX + 1 {
             let r = self.time[tau] * scale;
-            let d = (self.prefix[WINDOW] + (self.prefix[tau + WINDOW] - self.prefix[tau])
-                - 2.0 * r)
-                .max(0.0);
+            let d = (self.tail[0] + (self.tail[tau] - self.head[tau]) - 2.0 * r).max(0.0);
             cum += d;
             self.cmnd[tau] = if cum > floor * tau as f64 {
                 d * tau as f64 / cum
