@@ -74,7 +74,10 @@ fn run_phase<T: Send>(
 ) -> (Phase, Vec<Option<T>>) {
     // Without a reset the phase's peak also covers the phases before it: then it is not shown.
     let rss_reset = sysinfo::reset_peak_rss().is_ok();
-    let cpu0 = sysinfo::cpu_seconds();
+    // The CPU of the ffmpeg subprocesses too (the files symphonia cannot decode): they are
+    // part of what a track costs.
+    let cpu = || Some(sysinfo::cpu_seconds()? + sysinfo::children_cpu_seconds()?);
+    let cpu0 = cpu();
     let t0 = Instant::now();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<(f64, T)>>> =
@@ -101,7 +104,7 @@ fn run_phase<T: Send>(
         }
     });
     let wall_sec = t0.elapsed().as_secs_f64();
-    let cpu_sec = cpu0.and_then(|c0| sysinfo::cpu_seconds().map(|c1| c1 - c0));
+    let cpu_sec = cpu0.and_then(|c0| cpu().map(|c1| c1 - c0));
     let results = results.into_inner().unwrap_or_default();
     let errors = errors.into_inner().unwrap_or_default();
     for e in &errors {
