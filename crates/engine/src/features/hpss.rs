@@ -57,6 +57,7 @@ const _: () = assert!(freq_groups(4) * 16 <= STRIDE && freq_groups(MAX_W) * 4 * 
 const _: () = assert!(4 * (freq_groups(4) - 1) + 8 + 3 < PHASE_LEN);
 const _: () = assert!(MAX_W * (freq_groups(MAX_W) - 1) + 8 + MAX_W - 1 < PHASE_LEN);
 const _: () = assert!(N_BINS > KERNEL);
+const _: () = assert!(FREQ_PAD.is_multiple_of(4) && FREQ_PAD / 4 + N_BINS / 4 < PHASE_LEN);
 
 /// The median kernels, all computing the same medians bit for bit: `Portable` everywhere,
 /// `Sse` (4 lanes) on every x86-64, `Avx2` (8 lanes) on x86-64 CPUs that have it, chosen at
@@ -106,6 +107,12 @@ trait Lanes: Copy {
     fn store(self, s: &mut [f32], i: usize);
     fn min(self, o: Self) -> Self;
     fn max(self, o: Self) -> Self;
+    fn splat(v: f32) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn div(self, o: Self) -> Self;
+    /// `then` in the lanes below `t`, the lane's own value elsewhere.
+    fn below_to(self, t: f32, then: f32) -> Self;
 }
 
 /// Four lanes in plain arrays: compiled and tested on every target.
@@ -148,6 +155,37 @@ impl Lanes for Portable4 {
             }
         }))
     }
+
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        Portable4([v; 4])
+    }
+
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Portable4(std::array::from_fn(|l| self.0[l] + o.0[l]))
+    }
+
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        Portable4(std::array::from_fn(|l| self.0[l] * o.0[l]))
+    }
+
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        Portable4(std::array::from_fn(|l| self.0[l] / o.0[l]))
+    }
+
+    #[inline(always)]
+    fn below_to(self, t: f32, then: f32) -> Self {
+        Portable4(std::array::from_fn(|l| {
+            if self.0[l] < t {
+                then
+            } else {
+                self.0[l]
+            }
+        }))
+    }
 }
 
 /// Four SSE lanes (SSE is part of the x86-64 baseline, so always present).
@@ -183,6 +221,43 @@ impl Lanes for Sse4 {
     fn max(self, o: Self) -> Self {
         // SAFETY: SSE is enabled on every x86-64 target.
         Sse4(unsafe { std::arch::x86_64::_mm_max_ps(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        // SAFETY: SSE is enabled on every x86-64 target.
+        Sse4(unsafe { std::arch::x86_64::_mm_set1_ps(v) })
+    }
+
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        // SAFETY: SSE is enabled on every x86-64 target.
+        Sse4(unsafe { std::arch::x86_64::_mm_add_ps(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        // SAFETY: SSE is enabled on every x86-64 target.
+        Sse4(unsafe { std::arch::x86_64::_mm_mul_ps(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        // SAFETY: SSE is enabled on every x86-64 target.
+        Sse4(unsafe { std::arch::x86_64::_mm_div_ps(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn below_to(self, t: f32, then: f32) -> Self {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE is enabled on every x86-64 target (no blend before SSE4.1: and/andnot/or).
+        Sse4(unsafe {
+            let below = _mm_cmplt_ps(self.0, _mm_set1_ps(t));
+            _mm_or_ps(
+                _mm_and_ps(below, _mm_set1_ps(then)),
+                _mm_andnot_ps(below, self.0),
+            )
+        })
     }
 }
 
@@ -222,6 +297,40 @@ impl Lanes for Avx8 {
     fn max(self, o: Self) -> Self {
         // SAFETY: as `load`.
         Avx8(unsafe { std::arch::x86_64::_mm256_max_ps(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        // SAFETY: as `load`.
+        Avx8(unsafe { std::arch::x86_64::_mm256_set1_ps(v) })
+    }
+
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        // SAFETY: as `load`.
+        Avx8(unsafe { std::arch::x86_64::_mm256_add_ps(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        // SAFETY: as `load`.
+        Avx8(unsafe { std::arch::x86_64::_mm256_mul_ps(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        // SAFETY: as `load`.
+        Avx8(unsafe { std::arch::x86_64::_mm256_div_ps(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn below_to(self, t: f32, then: f32) -> Self {
+        use std::arch::x86_64::*;
+        // SAFETY: as `load`.
+        Avx8(unsafe {
+            let below = _mm256_cmp_ps::<_CMP_LT_OQ>(self.0, _mm256_set1_ps(t));
+            _mm256_blendv_ps(self.0, _mm256_set1_ps(then), below)
+        })
     }
 }
 
@@ -371,9 +480,23 @@ impl Hpss {
     /// Frequency medians of the frame at ring offset `slot`, into `ring_p`.
     fn percussive(&mut self, slot: usize) {
         let s = &self.ring_s[slot..slot + N_BINS];
-        for (i, &v) in s.iter().enumerate() {
-            let i = i + FREQ_PAD;
-            self.phases[(i % 4) * PHASE_LEN + i / 4] = v;
+        // Bin b sits at padded index b + FREQ_PAD (a multiple of 4): phase b % 4, position
+        // FREQ_PAD / 4 + b / 4. Four bins at a time, one into each phase.
+        let (ph0, rest) = self.phases.split_at_mut(PHASE_LEN);
+        let (ph1, rest) = rest.split_at_mut(PHASE_LEN);
+        let (ph2, ph3) = rest.split_at_mut(PHASE_LEN);
+        let at = FREQ_PAD / 4;
+        let quads = s.chunks_exact(4);
+        let last = quads.remainder();
+        for (c, q) in quads.enumerate() {
+            ph0[at + c] = q[0];
+            ph1[at + c] = q[1];
+            ph2[at + c] = q[2];
+            ph3[at + c] = q[3];
+        }
+        let c = N_BINS / 4;
+        for (m, &v) in last.iter().enumerate() {
+            [&mut *ph0, &mut *ph1, &mut *ph2, &mut *ph3][m][at + c] = v;
         }
         let edges = (0..FREQ_PAD).chain(FREQ_PAD + N_BINS..4 * PHASE_LEN);
         for i in edges {
@@ -438,9 +561,18 @@ fn percussive_medians<V: Lanes>(ph: &[f32], out: &mut [f32], dst: &mut [f32]) {
             median_of_ranks_and_3(&c, e).store(out, j * per_phase + V::W * g);
         }
     }
-    for (i, d) in dst[..4 * per_phase].iter_mut().enumerate() {
-        // Bin i = 4·(W·g + l) + j.
-        *d = out[(i % 4) * per_phase + i / 4];
+    // Bin 4c + j = 4·(W·g + l) + j is median j of lane l of group g.
+    let (o0, rest) = out.split_at(per_phase);
+    let (o1, rest) = rest.split_at(per_phase);
+    let (o2, o3) = rest.split_at(per_phase);
+    for ((((d, a), b), c), e) in dst[..4 * per_phase]
+        .chunks_exact_mut(4)
+        .zip(o0)
+        .zip(o1)
+        .zip(o2)
+        .zip(o3)
+    {
+        d.copy_from_slice(&[*a, *b, *c, *e]);
     }
 }
 
@@ -512,22 +644,30 @@ struct Energy {
 
 impl Energy {
     /// Adds the masked energies of `W` bins: magnitudes `s`, enhanced spectra `h` and `p`.
+    /// The masks are computed on the vectors (the same IEEE operations as [`soft_masks`], lane
+    /// by lane, so the same bits); only the `f64` sums go through the lanes one by one.
     #[inline(always)]
     fn add<V: Lanes>(&mut self, s: V, h: V, p: V) {
-        let (mut sa, mut za, mut ha, mut pa) =
-            ([0f32; MAX_W], [0f32; MAX_W], [0f32; MAX_W], [0f32; MAX_W]);
-        s.store(&mut sa, 0);
-        h.max(p).store(&mut za, 0);
-        h.store(&mut ha, 0);
-        p.store(&mut pa, 0);
+        let (mh, mp) = soft_masks_lanes(h, p, h.max(p));
+        let (mut ca, mut cp) = ([0f32; MAX_W], [0f32; MAX_W]);
+        s.mul(mh).store(&mut ca, 0);
+        s.mul(mp).store(&mut cp, 0);
         for l in 0..V::W {
-            let (mh, mp) = soft_masks(ha[l], pa[l], za[l]);
-            let ch = f64::from(sa[l] * mh);
-            let cp = f64::from(sa[l] * mp);
+            let (ch, cp) = (f64::from(ca[l]), f64::from(cp[l]));
             self.h[l] += ch * ch;
             self.p[l] += cp * cp;
         }
     }
+}
+
+/// [`soft_masks`] on every lane.
+#[inline(always)]
+fn soft_masks_lanes<V: Lanes>(h: V, p: V, z: V) -> (V, V) {
+    let z = z.below_to(f32::MIN_POSITIVE, 1.0);
+    let (hz, pz) = (h.div(z), p.div(z));
+    let (a, b) = (hz.mul(hz), pz.mul(pz));
+    let d = a.add(b).max(V::splat(1.0));
+    (a.div(d), b.div(d))
 }
 
 /// `√E_h / (√E_h + √E_p)`; 0 when both are 0 (silence).
@@ -545,7 +685,7 @@ pub fn harmonic_ratio(e_h: f64, e_p: f64) -> f64 {
 /// it for an `f32` spectrogram, given `z = max(h, p)`: both sides are divided by `z` first so
 /// the squares cannot overflow or underflow; where `z` is below the smallest normal librosa
 /// divides by 1 and sets both masks to 0. Written without branches so it vectorises.
-#[inline(always)]
+#[cfg(test)]
 fn soft_masks(h: f32, p: f32, z: f32) -> (f32, f32) {
     let z = if z < f32::MIN_POSITIVE { 1.0 } else { z };
     let (hz, pz) = (h / z, p / z);
@@ -822,6 +962,50 @@ pub(crate) mod tests {
             }
             // SAFETY: the CPU has AVX2.
             unsafe { avx2() }
+        }
+    }
+
+    /// The masks of every kernel's lanes, bit for bit those of the scalar definition, on
+    /// ordinary, equal, zero, subnormal and huge values.
+    #[test]
+    fn vector_masks_match_the_scalar_ones() {
+        let vals = [
+            0.0f32, 1e-45, 1e-39, 1.2e-38, 1e-30, 1e-6, 0.1, 0.5, 1.0, 3.7, 1e20, 3e38,
+        ];
+        let pairs: Vec<(f32, f32)> = vals
+            .iter()
+            .flat_map(|&h| vals.iter().map(move |&p| (h, p)))
+            .collect();
+        fn check<V: Lanes>(pairs: &[(f32, f32)]) {
+            for chunk in pairs.chunks(V::W) {
+                let (mut h, mut p) = ([0f32; MAX_W], [0f32; MAX_W]);
+                for (l, &(a, b)) in chunk.iter().enumerate() {
+                    (h[l], p[l]) = (a, b);
+                }
+                let (hv, pv) = (V::load(&h, 0), V::load(&p, 0));
+                let (mh, mp) = soft_masks_lanes(hv, pv, hv.max(pv));
+                let (mut gh, mut gp) = ([0f32; MAX_W], [0f32; MAX_W]);
+                mh.store(&mut gh, 0);
+                mp.store(&mut gp, 0);
+                for l in 0..chunk.len() {
+                    let (wh, wp) = soft_masks(h[l], p[l], h[l].max(p[l]));
+                    assert_eq!(gh[l].to_bits(), wh.to_bits(), "h={} p={}", h[l], p[l]);
+                    assert_eq!(gp[l].to_bits(), wp.to_bits(), "h={} p={}", h[l], p[l]);
+                }
+            }
+        }
+        check::<Portable4>(&pairs);
+        #[cfg(target_arch = "x86_64")]
+        {
+            check::<Sse4>(&pairs);
+            if std::arch::is_x86_feature_detected!("avx2") {
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2(pairs: &[(f32, f32)]) {
+                    check::<Avx8>(pairs)
+                }
+                // SAFETY: the CPU has AVX2 (checked just above).
+                unsafe { avx2(&pairs) }
+            }
         }
     }
 
