@@ -474,11 +474,11 @@ fn running(pid: u32) -> bool {
 #[test]
 fn a_decoder_stuck_for_ever_is_stopped_at_the_time_limit() {
     let lib = Lib::new(3, false);
-    // Only ffmpeg reads Opus: point sonoprint at an "ffmpeg" (and the "ffprobe" beside it,
+    // Only ffmpeg reads WMA: point sonoprint at an "ffmpeg" (and the "ffprobe" beside it,
     // which is called first) that never answers and never ends. They note their pids so the
     // test can tell whether they outlive the run (and end them if so).
-    let stuck = lib.dir.join("stuck.opus");
-    fs::copy(Path::new(FIXTURES).join("opus.opus"), &stuck).unwrap();
+    let stuck = lib.dir.join("stuck.wma");
+    fs::copy(Path::new(FIXTURES).join("wma.wma"), &stuck).unwrap();
     let out = ok(sonoprint(&lib.data, &["scan", lib.dir.to_str().unwrap()]));
     assert!(out.contains("added 1,"), "{out}");
     let bin = lib.root.join("bin");
@@ -530,7 +530,7 @@ fn a_decoder_stuck_for_ever_is_stopped_at_the_time_limit() {
         &["failures", "--class", "timeout", "--json"],
     )))
     .unwrap();
-    assert!(f.to_string().contains("stuck.opus"), "{f}");
+    assert!(f.to_string().contains("stuck.wma"), "{f}");
     let db = lib.db();
     assert_eq!(count(&db, "SELECT COUNT(*) FROM track_fingerprints"), 3);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM claims"), 0);

@@ -276,10 +276,11 @@ fn busy_stuck_and_crashing_decoders() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (music, _) = folders(dir.path());
-    let opus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/opus.opus");
-    fs::copy(&opus, music.join("stuck.opus")).unwrap();
-    fs::copy(&opus, music.join("crash.opus")).unwrap();
-    // A fake ffmpeg/ffprobe: hangs on stuck.opus, kills the worker process on crash.opus.
+    // WMA: a format only ffmpeg reads.
+    let wma = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/wma.wma");
+    fs::copy(&wma, music.join("stuck.wma")).unwrap();
+    fs::copy(&wma, music.join("crash.wma")).unwrap();
+    // A fake ffmpeg/ffprobe: hangs on stuck.wma, kills the worker process on crash.wma.
     let bin = dir.path().join("bin");
     fs::create_dir_all(&bin).unwrap();
     for tool in ["ffmpeg", "ffprobe"] {
@@ -313,7 +314,7 @@ fn busy_stuck_and_crashing_decoders() {
 
     let stuck = {
         let base = s.base.clone();
-        let path = music.join("stuck.opus");
+        let path = music.join("stuck.wma");
         std::thread::spawn(move || {
             let started = Instant::now();
             let body = json!({"track_id": 1, "filepath": path}).to_string();
@@ -341,7 +342,7 @@ fn busy_stuck_and_crashing_decoders() {
 
     // A worker process that dies mid-file costs that request only.
     assert_eq!(
-        fingerprint(&s, &music.join("crash.opus")).error(500)["class"],
+        fingerprint(&s, &music.join("crash.wma")).error(500)["class"],
         "panic"
     );
     assert_eq!(get(&s, "/health").status, 200);

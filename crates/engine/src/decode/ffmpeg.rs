@@ -1,5 +1,5 @@
 //! The second decoding path: an `ffmpeg` subprocess writing raw `f32` PCM on its stdout.
-//! It covers what symphonia cannot read (Opus, WMA, APE, ...). Every subprocess runs under a
+//! It covers what symphonia cannot read (WMA, APE, Opus outside Ogg, ...). Every subprocess runs under a
 //! deadline and is killed when it passes it or when the source is dropped.
 
 use std::io::Read;

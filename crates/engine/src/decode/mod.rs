@@ -6,6 +6,7 @@
 mod ffmpeg;
 mod gapless;
 mod memory;
+mod opus;
 pub mod sniff;
 mod symphonia;
 
