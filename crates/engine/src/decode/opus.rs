@@ -81,6 +81,10 @@ pub struct OpusDecoder {
     params: AudioCodecParameters,
     decoder: opus_pure::OpusDecoder,
     channels: usize,
+    /// The header's output gain (Q7.8 dB), applied by the decoder.
+    gain_q8: i32,
+    /// False once a reset could neither reset nor replace the decoder.
+    fresh: bool,
     /// One packet's interleaved samples, as `opus-pure` writes them.
     pcm: Vec<f32>,
     buf: AudioBuffer<f32>,
@@ -102,11 +106,14 @@ impl OpusDecoder {
         let channels = usize::from(head.channels);
         let mut decoder = opus_pure::OpusDecoder::new(RATE as i32, channels)
             .map_err(|_| SymError::DecodeError("opus: cannot create the decoder"))?;
-        decoder.gain_q8 = i32::from(head.output_gain);
+        let gain_q8 = i32::from(head.output_gain);
+        decoder.gain_q8 = gain_q8;
         Ok(OpusDecoder {
             params: params.clone(),
             decoder,
             channels,
+            gain_q8,
+            fresh: true,
             pcm: vec![0.0; MAX_FRAMES * channels],
             buf: AudioBuffer::new(AudioSpec::new(RATE, layout), MAX_FRAMES),
         })
@@ -115,8 +122,16 @@ impl OpusDecoder {
 
 impl AudioDecoder for OpusDecoder {
     fn reset(&mut self) {
-        // A failed reset leaves the old state; the preroll before a seek target decodes it away.
-        let _ = self.decoder.reset_state();
+        // After a seek. A reset that fails is answered with a new decoder; if even that cannot
+        // be made, the next packet fails rather than decoding on from a stale state.
+        if self.decoder.reset_state().is_err() {
+            self.fresh = opus_pure::OpusDecoder::new(RATE as i32, self.channels)
+                .map(|mut d| {
+                    d.gain_q8 = self.gain_q8;
+                    self.decoder = d;
+                })
+                .is_ok();
+        }
     }
 
     fn codec_info(&self) -> &CodecInfo {
@@ -129,6 +144,9 @@ impl AudioDecoder for OpusDecoder {
 
     fn decode_ref(&mut self, packet: &PacketRef<'_>) -> Result<GenericAudioBufferRef<'_>> {
         self.buf.clear();
+        if !self.fresh {
+            return decode_error("opus: the decoder could not be reset after a seek");
+        }
         // An empty packet would ask for packet-loss concealment: an Ogg stream has none.
         if packet.data.is_empty() {
             return decode_error("opus: empty packet");
