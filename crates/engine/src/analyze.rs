@@ -532,7 +532,7 @@ impl Pipeline {
     fn push(&mut self, x: &[f32]) {
         // A decoder may emit NaN or infinity on a damaged packet: read it as silence; absurd
         // magnitudes are clamped (`MAX_SAMPLE`).
-        let x = if x.iter().all(|v| v.abs() <= MAX_SAMPLE) {
+        let x = if all_in_range(x) {
             x
         } else {
             self.clean.clear();
@@ -610,6 +610,14 @@ impl Pipeline {
         }
         out.into_fingerprint()
     }
+}
+
+/// Whether every sample is finite and within ±`MAX_SAMPLE` (NaN fails the comparison). Checked
+/// in blocks without an early exit inside a block, so the comparisons vectorise: a plain
+/// `all` stops at each sample to decide, and cost as much as the mono mix.
+fn all_in_range(x: &[f32]) -> bool {
+    x.chunks(256)
+        .all(|c| c.iter().fold(true, |ok, v| ok & (v.abs() <= MAX_SAMPLE)))
 }
 
 /// The mono mix: the mean of all channels but the LFE.
@@ -800,6 +808,22 @@ mod tests {
             pipe.finish(secs).unwrap_err(),
             "no extractor set harmonic_ratio"
         );
+    }
+
+    #[test]
+    fn samples_out_of_range_are_found_anywhere() {
+        let mut x = vec![0.5f32; 1000];
+        assert!(all_in_range(&x));
+        for bad in [f32::NAN, f32::INFINITY, -f32::INFINITY, 1001.0, -1e30] {
+            for at in [0, 255, 256, 999] {
+                x[at] = bad;
+                assert!(!all_in_range(&x), "{bad} at {at}");
+                x[at] = 0.5;
+            }
+        }
+        x[10] = -MAX_SAMPLE;
+        assert!(all_in_range(&x));
+        assert!(all_in_range(&[]));
     }
 
     #[test]
