@@ -163,23 +163,34 @@ fn aac_in_m4a_with_itunsmpb_and_no_edit_list() {
     assert_eq!(src.info().total_frames, Some(88_200), "iTunSMPB's length");
 }
 
+/// The largest difference, at each seek target, between the first 2048 samples after seeking
+/// and the same samples decoded from the start.
+fn seek_errors(p: &Path, targets: &[u64]) -> Vec<(u64, f32)> {
+    let (all, _, ch, _) = ours(p);
+    let mut src = decode::open(p, &OpenOptions::default()).unwrap();
+    targets
+        .iter()
+        .map(|&target| {
+            src.seek(target).unwrap();
+            let chunk = src.next_chunk().unwrap().unwrap().to_vec();
+            let from = target as usize * ch;
+            let n = chunk.len().min(2048);
+            let worst = chunk[..n]
+                .iter()
+                .zip(&all[from..from + n])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            (target, worst)
+        })
+        .collect()
+}
+
 #[test]
 fn aac_seeks_land_on_the_same_samples_as_decoding_from_the_start() {
     let t = TempDir::new("aac-seek");
     let p = t.path("a.m4a");
     make(&p, 44_100, 4.0, &["-c:a", "aac", "-b:a", "128k"]);
-    let (all, _, ch, _) = ours(&p);
-    let mut src = decode::open(&p, &OpenOptions::default()).unwrap();
-    for target in [44_100u64, 100_000, 3] {
-        src.seek(target).unwrap();
-        let chunk = src.next_chunk().unwrap().unwrap().to_vec();
-        let from = target as usize * ch;
-        let n = chunk.len().min(2048);
-        let worst = chunk[..n]
-            .iter()
-            .zip(&all[from..from + n])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+    for (target, worst) in seek_errors(&p, &[44_100, 100_000, 3]) {
         // The decoder is primed with the packets before the target (preroll): the same
         // samples, not a restart without the previous packet's overlap.
         assert!(worst < 5e-3, "seek to {target}: off by {worst}");
@@ -253,18 +264,7 @@ fn opus_seeks_land_on_the_same_samples_as_decoding_from_the_start() {
     let t = TempDir::new("opus-seek");
     let p = t.path("a.opus");
     make(&p, 48_000, 6.0, &["-c:a", "libopus", "-b:a", "96k"]);
-    let (all, _, ch, _) = ours(&p);
-    let mut src = decode::open(&p, &OpenOptions::default()).unwrap();
-    for target in [48_000u64, 200_000, 3, 100_000] {
-        src.seek(target).unwrap();
-        let chunk = src.next_chunk().unwrap().unwrap().to_vec();
-        let from = target as usize * ch;
-        let n = chunk.len().min(2048);
-        let worst = chunk[..n]
-            .iter()
-            .zip(&all[from..from + n])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+    for (target, worst) in seek_errors(&p, &[48_000, 200_000, 3, 100_000]) {
         // Decoded from 500 ms before the target, the pre-skip counted: the same samples as
         // decoding from the start (with RFC 7845's minimum of 80 ms they were 4e-2 off).
         assert!(worst < 1e-5, "seek to {target}: off by {worst}");
