@@ -259,6 +259,64 @@ fn opus_pre_skip() {
     }
 }
 
+/// The Ogg page CRC (RFC 3533: polynomial 0x04C11DB7, no reflection, initial 0), over the
+/// page with its CRC field zeroed.
+fn ogg_crc(page: &[u8]) -> u32 {
+    let mut crc = 0u32;
+    for &b in page {
+        crc ^= u32::from(b) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04C1_1DB7
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+#[test]
+fn opus_output_gain_is_applied() {
+    // RFC 7845 §5.1: a player applies the header's output gain. ffmpeg's encoder writes 0, so
+    // the gain is patched into the first page (`OpusHead` bytes 16-17, Q7.8 dB) with the page
+    // CRC recomputed: +6.0206 dB (1541/256) must double every sample.
+    let t = TempDir::new("opus-gain");
+    let plain = t.path("plain.opus");
+    make(&plain, 48_000, 1.0, &["-c:a", "libopus", "-b:a", "96k"]);
+    let mut bytes = std::fs::read(&plain).unwrap();
+    let head = bytes.windows(8).position(|w| w == b"OpusHead").unwrap();
+    bytes[head + 16..head + 18].copy_from_slice(&1541i16.to_le_bytes());
+    // The first page: 27 header bytes, the segment table, then its one packet (the OpusHead).
+    assert_eq!(&bytes[..4], b"OggS");
+    let segments = usize::from(bytes[26]);
+    let len = 27
+        + segments
+        + bytes[27..27 + segments]
+            .iter()
+            .map(|&l| usize::from(l))
+            .sum::<usize>();
+    bytes[22..26].fill(0);
+    let crc = ogg_crc(&bytes[..len]);
+    bytes[22..26].copy_from_slice(&crc.to_le_bytes());
+    let louder = t.path("louder.opus");
+    std::fs::write(&louder, &bytes).unwrap();
+
+    let (a, _, _, used) = ours(&plain);
+    let (b, _, _, used_b) = ours(&louder);
+    assert_eq!((used, used_b), ("symphonia", "symphonia"));
+    assert_eq!(a.len(), b.len());
+    let gain = 10f64.powf(1541.0 / 256.0 / 20.0);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| (f64::from(y) - gain * f64::from(x)).abs())
+        .fold(0f64, f64::max);
+    assert!(worst < 1e-4, "gain {gain}: off by {worst}");
+    let peak = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(peak > 0.3, "the signal is there ({peak})");
+}
+
 #[test]
 fn opus_seeks_land_on_the_same_samples_as_decoding_from_the_start() {
     let t = TempDir::new("opus-seek");
