@@ -7,7 +7,7 @@
 use rusqlite::{named_params, params, Connection, OptionalExtension, TransactionBehavior};
 use sonoprint_core::Fingerprint;
 
-use super::{dimension_columns, read_fingerprint};
+use super::{dimension_columns, query_vec, read_fingerprint};
 use crate::error::Ctx;
 use crate::sql::work::Layout;
 use crate::{GraphCounts, GraphEdge, GraphState, GraphUpdate, Result, StoreError, TrackId};
@@ -29,15 +29,13 @@ pub(crate) fn fingerprints(conn: &Connection, l: &Layout) -> Result<Vec<(TrackId
         eligible = l.eligible,
         cur = l.current_fp,
     );
-    let mut stmt = conn.prepare(&sql).ctx("read the current fingerprints")?;
-    let rows = stmt
-        .query_map(named_params! { ":ver": l.version, ":full": false }, |r| {
-            Ok((TrackId(r.get(0)?), read_fingerprint(r, 1)?))
-        })
-        .ctx("read the current fingerprints")?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .ctx("read the current fingerprints")?;
-    Ok(rows)
+    query_vec(
+        conn,
+        &sql,
+        named_params! { ":ver": l.version, ":full": false },
+        "read the current fingerprints",
+        |r| Ok((TrackId(r.get(0)?), read_fingerprint(r, 1)?)),
+    )
 }
 
 pub(crate) fn state(conn: &Connection, t: &GraphTables) -> Result<Option<GraphState>> {
@@ -62,31 +60,25 @@ pub(crate) fn state(conn: &Connection, t: &GraphTables) -> Result<Option<GraphSt
 }
 
 pub(crate) fn nodes(conn: &Connection, t: &GraphTables) -> Result<Vec<(TrackId, i64)>> {
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT track_id, digest FROM {} ORDER BY track_id",
-            t.nodes
-        ))
-        .ctx("read the graph's tracks")?;
-    let rows = stmt
-        .query_map([], |r| Ok((TrackId(r.get(0)?), r.get(1)?)))
-        .ctx("read the graph's tracks")?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .ctx("read the graph's tracks")?;
-    Ok(rows)
+    query_vec(
+        conn,
+        &format!("SELECT track_id, digest FROM {} ORDER BY track_id", t.nodes),
+        [],
+        "read the graph's tracks",
+        |r| Ok((TrackId(r.get(0)?), r.get(1)?)),
+    )
 }
 
 /// The rows of `of` (by rank), or every row (by track, then rank).
 pub(crate) fn edges(conn: &Connection, of: Option<TrackId>) -> Result<Vec<GraphEdge>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT track_id, similar_track_id, distance, similarity_score, rank
-             FROM similarity_graph WHERE (?1 IS NULL OR track_id = ?1)
-             ORDER BY track_id, rank",
-        )
-        .ctx("read the similarity graph")?;
-    let rows = stmt
-        .query_map([of.map(|t| t.0)], |r| {
+    query_vec(
+        conn,
+        "SELECT track_id, similar_track_id, distance, similarity_score, rank
+         FROM similarity_graph WHERE (?1 IS NULL OR track_id = ?1)
+         ORDER BY track_id, rank",
+        [of.map(|t| t.0)],
+        "read the similarity graph",
+        |r| {
             Ok(GraphEdge {
                 track_id: TrackId(r.get(0)?),
                 similar_track_id: TrackId(r.get(1)?),
@@ -94,11 +86,8 @@ pub(crate) fn edges(conn: &Connection, of: Option<TrackId>) -> Result<Vec<GraphE
                 similarity_score: r.get(3)?,
                 rank: r.get(4)?,
             })
-        })
-        .ctx("read the similarity graph")?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .ctx("read the similarity graph")?;
-    Ok(rows)
+        },
+    )
 }
 
 /// Applies `u` in one transaction: every statement checked, nothing written on any error.

@@ -71,6 +71,23 @@ pub(crate) fn upsert_fingerprint_sql(extra: &[&str], insert_only: &[&str]) -> St
     )
 }
 
+/// Every row of `sql` mapped by `f`, with the statement, the query and the mapping failing
+/// under one description of what was being read (`op`).
+pub(crate) fn query_vec<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    op: &'static str,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    conn.prepare_cached(sql)
+        .ctx(op)?
+        .query_map(params, f)
+        .ctx(op)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .ctx(op)
+}
+
 /// `prefix.sub_bass_pct, prefix.bass_pct, ...`: the dimension columns for a SELECT.
 pub(crate) fn dimension_columns(prefix: &str) -> String {
     DIMENSIONS

@@ -4,7 +4,7 @@ use rusqlite::{params, TransactionBehavior};
 
 use super::SqliteLibrary;
 use crate::error::Ctx;
-use crate::sql::{dimension_columns, now_ms, read_fingerprint};
+use crate::sql::{dimension_columns, now_ms, query_vec, read_fingerprint};
 use crate::{
     Export, FailureRecord, FingerprintRecord, Result, StoreError, TrackId, TrackRecord, TrackState,
     Transfer,
@@ -13,20 +13,20 @@ use crate::{
 impl Transfer for SqliteLibrary {
     fn export(&self) -> Result<Export> {
         let c = &self.conn;
-        let roots = c
-            .prepare("SELECT path FROM roots ORDER BY path")
-            .ctx("read the roots")?
-            .query_map([], |r| r.get::<_, String>(0))
-            .ctx("read the roots")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("read the roots")?;
-        let tracks = c
-            .prepare(
-                "SELECT id, title, filepath, duration, sample_rate, channels, format, filesize,
+        let roots = query_vec(
+            c,
+            "SELECT path FROM roots ORDER BY path",
+            [],
+            "read the roots",
+            |r| r.get::<_, String>(0),
+        )?;
+        let tracks = query_vec(
+            c,
+            "SELECT id, title, filepath, duration, sample_rate, channels, format, filesize,
                  mtime_ns, state FROM tracks ORDER BY id",
-            )
-            .ctx("read the tracks")?
-            .query_map([], |r| {
+            [],
+            "read the tracks",
+            |r| {
                 Ok((
                     TrackRecord {
                         id: TrackId(r.get(0)?),
@@ -42,25 +42,25 @@ impl Transfer for SqliteLibrary {
                     },
                     r.get::<_, String>(9)?,
                 ))
-            })
-            .ctx("read the tracks")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("read the tracks")?
-            .into_iter()
-            .map(|(mut t, state)| {
-                t.state = TrackState::parse(&state)?;
-                Ok(t)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let fingerprints = c
-            .prepare(&format!(
+            },
+        )?
+        .into_iter()
+        .map(|(mut t, state)| {
+            t.state = TrackState::parse(&state)?;
+            Ok(t)
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let fingerprints = query_vec(
+            c,
+            &format!(
                 "SELECT f.track_id, f.fingerprint_version, f.filesize, f.mtime_ns, f.mode,
                  f.decoder, f.analyzed_sec, f.computed_ms, {} FROM track_fingerprints f
                  ORDER BY f.track_id",
                 dimension_columns("f")
-            ))
-            .ctx("read the fingerprints")?
-            .query_map([], |r| {
+            ),
+            [],
+            "read the fingerprints",
+            |r| {
                 Ok(FingerprintRecord {
                     track_id: TrackId(r.get(0)?),
                     version: r.get(1)?,
@@ -72,17 +72,15 @@ impl Transfer for SqliteLibrary {
                     computed_ms: r.get(7)?,
                     fingerprint: read_fingerprint(r, 8)?,
                 })
-            })
-            .ctx("read the fingerprints")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("read the fingerprints")?;
-        let failures = c
-            .prepare(
-                "SELECT track_id, class, message, decoders, attempts, filesize, mtime_ns,
+            },
+        )?;
+        let failures = query_vec(
+            c,
+            "SELECT track_id, class, message, decoders, attempts, filesize, mtime_ns,
                  first_at, last_at FROM failures ORDER BY track_id",
-            )
-            .ctx("read the failures")?
-            .query_map([], |r| {
+            [],
+            "read the failures",
+            |r| {
                 Ok(FailureRecord {
                     track_id: TrackId(r.get(0)?),
                     class: r.get(1)?,
@@ -94,10 +92,8 @@ impl Transfer for SqliteLibrary {
                     first_at: r.get(7)?,
                     last_at: r.get(8)?,
                 })
-            })
-            .ctx("read the failures")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("read the failures")?;
+            },
+        )?;
         Ok(Export {
             roots,
             tracks,
