@@ -6,12 +6,13 @@
 //! cargo run --release -p sonoprint-engine --example alac_compare -- ~/.cache/sonoprint-corpus/music
 //! ```
 //!
-//! Exits with status 1 if any file differs or cannot be read.
+//! Exits with status 1 if any file differs or cannot be read. `--time ours` or `--time symphonia`
+//! decodes with that decoder alone and prints the time spent in `decode` (decode-only speed).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sonoprint_engine::decode::alac::oracle::compare_file;
+use sonoprint_engine::decode::alac::oracle::{compare_file, time_file};
 
 fn walk(p: &Path, out: &mut Vec<PathBuf>) {
     if p.is_dir() {
@@ -27,14 +28,36 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() {
     let mut files = Vec::new();
-    for a in std::env::args().skip(1) {
-        walk(Path::new(&a), &mut files);
+    let mut time: Option<bool> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--time" {
+            time = Some(args.next().as_deref() == Some("ours"));
+        } else {
+            walk(Path::new(&a), &mut files);
+        }
     }
     if files.is_empty() {
         eprintln!("usage: alac_compare FILE_OR_DIR...");
         std::process::exit(2);
     }
     files.sort();
+    if let Some(ours) = time {
+        let (mut spent, mut frames) = (Duration::ZERO, 0u64);
+        for f in &files {
+            if let Ok(Some((t, n))) = time_file(f, ours) {
+                spent += t;
+                frames += n;
+            }
+        }
+        let who = if ours { "ours" } else { "symphonia" };
+        println!(
+            "{who}: {frames} frames in {:.3} s ({:.1} Mframes/s)",
+            spent.as_secs_f64(),
+            frames as f64 / spent.as_secs_f64().max(1e-9) / 1e6
+        );
+        return;
+    }
     let (mut n, mut bad) = (0, 0);
     let (mut ours, mut theirs) = (Duration::ZERO, Duration::ZERO);
     let mut frames = 0u64;

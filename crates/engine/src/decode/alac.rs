@@ -257,6 +257,7 @@ fn lg3a(val: u32) -> u32 {
 }
 
 /// Decodes the residuals of one channel into `out`, zero runs included.
+#[inline(always)]
 fn read_residuals(bits: &mut Bits<'_>, out: &mut [i32], ch: &ChannelHeader, kb: u32, bps: u32) {
     let n = out.len();
     let pb = ch.pb_factor;
@@ -322,6 +323,7 @@ fn lpc<const N: usize>(out: &mut [i32], coefs: &[i32; 32], shift: u32, clip: u32
         };
         let Some(&past0) = rest.last() else { break };
         // hist[j] is out[i - N + j]; c[N - 1 - j] weighs it; hist[N - 1] is `prev`.
+        let prev_in = prev;
         let mut sum = c[0].wrapping_mul(prev.wrapping_sub(past0));
         for j in 0..N - 1 {
             sum = sum.wrapping_add(c[N - 1 - j].wrapping_mul(hist[j].wrapping_sub(past0)));
@@ -331,31 +333,38 @@ fn lpc<const N: usize>(out: &mut [i32], coefs: &[i32; 32], shift: u32, clip: u32
         let s = clip_msbs(res.wrapping_add(past0).wrapping_add(val), clip);
         *cur = s;
         prev = s;
-        // Coefficient adaptation, oldest sample first, until the residual's sign is used up.
-        if res > 0 {
-            let mut r = res;
-            for j in 0..N {
-                let d = past0.wrapping_sub(hist[j]);
-                let sg = d.signum();
-                c[N - 1 - j] = c[N - 1 - j].wrapping_sub(sg);
-                r = r.wrapping_sub((1 + j as i32).wrapping_mul(sg.wrapping_mul(d) >> shift));
-                if r <= 0 {
-                    break;
-                }
-            }
-        } else if res < 0 {
-            let mut r = res;
-            for j in 0..N {
-                let d = past0.wrapping_sub(hist[j]);
-                let sg = d.signum();
-                c[N - 1 - j] = c[N - 1 - j].wrapping_add(sg);
-                r = r.wrapping_sub(
-                    (1 + j as i32).wrapping_mul(sg.wrapping_neg().wrapping_mul(d) >> shift),
-                );
-                if r >= 0 {
-                    break;
-                }
-            }
+        // Coefficient adaptation, oldest sample first, until the residual's sign is used up:
+        // `res > 0` moves each coefficient against the sign of its difference and stops once
+        // the running `r` is no longer positive, `res < 0` the mirror image. Written without
+        // branches (the exit point is data-dependent and would mispredict): `alive` says
+        // whether the loop of the reference would still be running at step `j`.
+        // `flip` is -1 for a negative residual: `(x ^ flip) - flip` is then `-x`.
+        let flip = res >> 31;
+        // Per tap (oldest first): the coefficient's step, sign(res) * sign(d), and what the
+        // tap takes from the running residual, (j + 1) * ((sign(res) * |d|) >> shift), with
+        // `d = past0 - sample` (`wrapping_abs` as symphonia's `signum * d` wraps).
+        let mut step = [0i32; N];
+        let mut take = [0i32; N];
+        for j in 0..N {
+            let h = if j == N - 1 { prev_in } else { hist[j] };
+            let d = past0.wrapping_sub(h);
+            step[j] = (d.signum() ^ flip).wrapping_sub(flip);
+            let mag = (d.wrapping_abs() ^ flip).wrapping_sub(flip);
+            take[j] = (1 + j as i32).wrapping_mul(mag >> shift);
+        }
+        // How many taps the reference's loop updates before it stops: it runs while the
+        // running residual keeps the sign of `res` (`r > 0`, or `r < 0`), one tap at least.
+        let mut alive = res != 0;
+        let mut count = 0i32;
+        let mut r = res;
+        for t in take {
+            count += i32::from(alive);
+            r = r.wrapping_sub(t);
+            alive &= (r ^ flip) > flip;
+        }
+        for j in 0..N {
+            let m = -i32::from((j as i32) < count);
+            c[N - 1 - j] = c[N - 1 - j].wrapping_sub(step[j] & m);
         }
     }
 }
@@ -390,6 +399,7 @@ impl ChannelHeader {
         }
     }
 
+    #[inline(always)]
     fn predict(&self, out: &mut [i32], bps: u32) -> Result<()> {
         if self.mode > 0 && self.mode < 15 {
             return decode_error("alac: invalid mode");
@@ -417,6 +427,7 @@ impl ChannelHeader {
 }
 
 /// `out[i] += out[i - 1]` for `i` in `1..end` (clipped to the coded width).
+#[inline(always)]
 fn integrate(out: &mut [i32], end: usize, clip: u32) {
     let end = end.min(out.len());
     let Some(first) = out.first() else { return };
@@ -541,6 +552,43 @@ impl AlacDecoder {
 /// returns its number of frames. Leaves `bits` past the end on a short packet (the caller
 /// checks).
 fn decode_element(
+    cookie: &MagicCookie,
+    bits: &mut Bits<'_>,
+    tail: &mut [u16],
+    out0: &mut [i32],
+    out1: Option<&mut [i32]>,
+) -> Result<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if fast_cpu() {
+        /// The same code built for AVX2 and BMI2: one-instruction variable shifts (`sarx`) in
+        /// the predictor's loop, and wider vectors where the compiler vectorises it.
+        #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt")]
+        fn avx2(
+            cookie: &MagicCookie,
+            bits: &mut Bits<'_>,
+            tail: &mut [u16],
+            out0: &mut [i32],
+            out1: Option<&mut [i32]>,
+        ) -> Result<usize> {
+            decode_element_impl(cookie, bits, tail, out0, out1)
+        }
+        // SAFETY: `fast_cpu` has checked that the CPU has these features.
+        return unsafe { avx2(cookie, bits, tail, out0, out1) };
+    }
+    decode_element_impl(cookie, bits, tail, out0, out1)
+}
+
+/// Whether the CPU has AVX2, BMI1/2 and LZCNT (detected once, then cached by std).
+#[cfg(target_arch = "x86_64")]
+fn fast_cpu() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("bmi2")
+        && std::arch::is_x86_feature_detected!("lzcnt")
+}
+
+#[inline(always)]
+fn decode_element_impl(
     cookie: &MagicCookie,
     bits: &mut Bits<'_>,
     tail: &mut [u16],
@@ -729,10 +777,10 @@ pub mod oracle {
 
     use symphonia::core::audio::{Audio, GenericAudioBufferRef};
     use symphonia::core::codecs::audio::well_known::CODEC_ID_ALAC;
-    use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+    use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
     use symphonia::core::codecs::CodecParameters;
     use symphonia::core::formats::probe::Hint;
-    use symphonia::core::formats::{FormatOptions, TrackType};
+    use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
     use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
     use symphonia::core::meta::MetadataOptions;
 
@@ -752,11 +800,43 @@ pub mod oracle {
         pub theirs: Duration,
     }
 
-    /// `Ok(None)` when the file's first audio track is not ALAC.
-    pub fn compare_file(path: &Path) -> Result<Option<Comparison>, String> {
+    /// Decodes the file with one decoder only (`ours` or symphonia's) and returns the time spent
+    /// in `decode` and the frames decoded: the decode-only speed, without the comparison.
+    pub fn time_file(path: &Path, ours: bool) -> Result<Option<(Duration, u64)>, String> {
+        let (mut reader, track_id, params) = match open(path)? {
+            Some(x) => x,
+            None => return Ok(None),
+        };
+        let mut dec: Box<dyn AudioDecoder> = if ours {
+            Box::new(super::AlacDecoder::try_new(&params).map_err(|e| e.to_string())?)
+        } else {
+            Box::new(
+                symphonia::default::codecs::AlacDecoder::try_new(
+                    &params,
+                    &AudioDecoderOptions::default(),
+                )
+                .map_err(|e| e.to_string())?,
+            )
+        };
+        let (mut spent, mut frames) = (Duration::ZERO, 0u64);
+        while let Some(packet) = reader.next_packet().map_err(|e| e.to_string())? {
+            if packet.track_id != track_id {
+                continue;
+            }
+            let t = Instant::now();
+            let n = dec.decode(&packet).map(|b| b.frames()).unwrap_or(0);
+            spent += t.elapsed();
+            frames += n as u64;
+        }
+        Ok(Some((spent, frames)))
+    }
+
+    type Opened = (Box<dyn FormatReader>, u32, AudioCodecParameters);
+
+    fn open(path: &Path) -> Result<Option<Opened>, String> {
         let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
-        let mut reader = symphonia::default::get_probe()
+        let reader = symphonia::default::get_probe()
             .probe(
                 &Hint::new(),
                 mss,
@@ -766,14 +846,24 @@ pub mod oracle {
             .map_err(|e| e.to_string())?;
         let track = reader
             .default_track(TrackType::Audio)
-            .ok_or("no audio track")?
-            .clone();
+            .ok_or("no audio track")?;
         let Some(CodecParameters::Audio(params)) = &track.codec_params else {
             return Err("no audio codec parameters".into());
         };
         if params.codec != CODEC_ID_ALAC {
             return Ok(None);
         }
+        let (id, params) = (track.id, params.clone());
+        Ok(Some((reader, id, params)))
+    }
+
+    /// `Ok(None)` when the file's first audio track is not ALAC.
+    pub fn compare_file(path: &Path) -> Result<Option<Comparison>, String> {
+        let (mut reader, track_id, params) = match open(path)? {
+            Some(x) => x,
+            None => return Ok(None),
+        };
+        let params = &params;
         let mut ours = super::AlacDecoder::try_new(params).map_err(|e| e.to_string())?;
         let mut theirs =
             symphonia::default::codecs::AlacDecoder::try_new(params, &AudioDecoderOptions::default())
@@ -785,7 +875,7 @@ pub mod oracle {
                 Ok(None) => break,
                 Err(e) => return Err(format!("demuxing: {e}")),
             };
-            if packet.track_id != track.id {
+            if packet.track_id != track_id {
                 continue;
             }
             c.packets += 1;
