@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sonoprint_engine::decode::alac::oracle::{compare_file, time_file};
+use sonoprint_engine::decode::alac::oracle::{compare_file, decode_alone};
 
 fn walk(p: &Path, out: &mut Vec<PathBuf>) {
     if p.is_dir() {
@@ -45,9 +45,9 @@ fn main() {
     if let Some(ours) = time {
         let (mut spent, mut frames) = (Duration::ZERO, 0u64);
         for f in &files {
-            if let Ok(Some((t, n))) = time_file(f, ours) {
-                spent += t;
-                frames += n;
+            if let Ok(Some(a)) = decode_alone(f, ours) {
+                spent += a.spent;
+                frames += a.frames;
             }
         }
         let who = if ours { "ours" } else { "symphonia" };
@@ -63,7 +63,10 @@ fn main() {
     let mut frames = 0u64;
     for f in &files {
         let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !matches!(ext.to_ascii_lowercase().as_str(), "m4a" | "mp4" | "caf" | "m4b") {
+        if !matches!(
+            ext.to_ascii_lowercase().as_str(),
+            "m4a" | "mp4" | "caf" | "m4b"
+        ) {
             continue;
         }
         match compare_file(f) {
@@ -73,7 +76,11 @@ fn main() {
                 ours += c.ours;
                 theirs += c.theirs;
                 frames += c.frames;
-                let verdict = if c.mismatches == 0 { "same" } else { "DIFFERENT" };
+                let verdict = if c.mismatches == 0 {
+                    "same"
+                } else {
+                    "DIFFERENT"
+                };
                 if c.mismatches > 0 {
                     bad += 1;
                 }

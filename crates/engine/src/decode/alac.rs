@@ -57,7 +57,9 @@ pub struct MagicCookie {
 }
 
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..)?.first_chunk::<4>().map(|c| u32::from_be_bytes(*c))
+    b.get(at..)?
+        .first_chunk::<4>()
+        .map(|c| u32::from_be_bytes(*c))
 }
 
 impl MagicCookie {
@@ -700,8 +702,7 @@ fn decode_element_impl(
         match out1 {
             Some(out1) => {
                 let t = tail.get(..2 * n).unwrap_or_default();
-                for ((s0, s1), v) in out0.iter_mut().zip(out1.iter_mut()).zip(t.chunks_exact(2))
-                {
+                for ((s0, s1), v) in out0.iter_mut().zip(out1.iter_mut()).zip(t.chunks_exact(2)) {
                     *s0 = s0.wrapping_shl(shift) | i32::from(v[0]);
                     *s1 = s1.wrapping_shl(shift) | i32::from(v[1]);
                 }
@@ -800,9 +801,19 @@ pub mod oracle {
         pub theirs: Duration,
     }
 
-    /// Decodes the file with one decoder only (`ours` or symphonia's) and returns the time spent
-    /// in `decode` and the frames decoded: the decode-only speed, without the comparison.
-    pub fn time_file(path: &Path, ours: bool) -> Result<Option<(Duration, u64)>, String> {
+    /// What [`decode_alone`] saw.
+    #[derive(Debug, Default, Clone)]
+    pub struct Alone {
+        pub packets: usize,
+        pub failed: usize,
+        pub frames: u64,
+        /// Time spent in `decode`.
+        pub spent: Duration,
+    }
+
+    /// Decodes the file with one decoder only (`ours` or symphonia's): the decode-only speed,
+    /// and what happens on a damaged file. `Ok(None)` when the track is not ALAC.
+    pub fn decode_alone(path: &Path, ours: bool) -> Result<Option<Alone>, String> {
         let (mut reader, track_id, params) = match open(path)? {
             Some(x) => x,
             None => return Ok(None),
@@ -818,17 +829,22 @@ pub mod oracle {
                 .map_err(|e| e.to_string())?,
             )
         };
-        let (mut spent, mut frames) = (Duration::ZERO, 0u64);
-        while let Some(packet) = reader.next_packet().map_err(|e| e.to_string())? {
+        let mut a = Alone::default();
+        // A damaged container may end in a demuxing error: the packets before it count.
+        while let Ok(Some(packet)) = reader.next_packet() {
             if packet.track_id != track_id {
                 continue;
             }
+            a.packets += 1;
             let t = Instant::now();
-            let n = dec.decode(&packet).map(|b| b.frames()).unwrap_or(0);
-            spent += t.elapsed();
-            frames += n as u64;
+            let r = dec.decode(&packet).map(|b| b.frames());
+            a.spent += t.elapsed();
+            match r {
+                Ok(n) => a.frames += n as u64,
+                Err(_) => a.failed += 1,
+            }
         }
-        Ok(Some((spent, frames)))
+        Ok(Some(a))
     }
 
     type Opened = (Box<dyn FormatReader>, u32, AudioCodecParameters);
@@ -865,9 +881,11 @@ pub mod oracle {
         };
         let params = &params;
         let mut ours = super::AlacDecoder::try_new(params).map_err(|e| e.to_string())?;
-        let mut theirs =
-            symphonia::default::codecs::AlacDecoder::try_new(params, &AudioDecoderOptions::default())
-                .map_err(|e| e.to_string())?;
+        let mut theirs = symphonia::default::codecs::AlacDecoder::try_new(
+            params,
+            &AudioDecoderOptions::default(),
+        )
+        .map_err(|e| e.to_string())?;
         let mut c = Comparison::default();
         loop {
             let packet = match reader.next_packet() {
