@@ -378,6 +378,245 @@ fn lpc<const N: usize>(out: &mut [i32], coefs: &[i32; 32], shift: u32, clip: u32
     }
 }
 
+/// The predictor of orders 2 to 8 on AVX2: the taps but the newest in one vector.
+///
+/// The same arithmetic as [`lpc`], lane `j` holding tap `j` (oldest first) for `j < N - 1`:
+/// the sum of the older taps and each tap's step and take are computed at once, the running
+/// residual by a prefix sum of the takes, and how many taps the reference's loop would update
+/// from the first tap whose running residual changes sign (a movemask). The newest tap, on the
+/// critical path from one sample to the next, stays scalar.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    fn hsum(v: __m256i) -> i32 {
+        // SAFETY (all intrinsics here): only called from `lpc`, which requires AVX2.
+        unsafe {
+            let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+            _mm_cvtsi128_si32(s)
+        }
+    }
+
+    /// One channel's predictor state between two samples.
+    struct State<const N: usize> {
+        cv: __m256i,
+        hv: __m256i,
+        c_new: i32,
+        prev: i32,
+        round: i32,
+        shift: u32,
+        clip: u32,
+        shv: __m128i,
+        idx: __m256i,
+        sh_a: __m256i,
+        sh_b: __m256i,
+        sh_c: __m256i,
+        old: __m256i,
+        newest_old: __m256i,
+        rot: __m256i,
+        lane3: __m256i,
+        beyond: u32,
+    }
+
+    impl<const N: usize> State<N> {
+        /// `None` when the channel has no sample past the warm-up (`out.len() <= N + 1`).
+        #[inline(always)]
+        fn new(out: &[i32], coefs: &[i32; 32], shift: u32, clip: u32) -> Option<Self> {
+            if !(2..=8).contains(&N) || out.len() <= N + 1 {
+                return None;
+            }
+            let mut ca = [0i32; 8];
+            let mut ha = [0i32; 8];
+            for j in 0..N - 1 {
+                ca[j] = coefs.get(N - 1 - j).copied().unwrap_or(0);
+                ha[j] = out.get(1 + j).copied().unwrap_or(0);
+            }
+            // SAFETY: only built inside `lpc` and `lpc_pair`, which require AVX2.
+            unsafe {
+                let vec = |a: &[i32; 8]| {
+                    _mm256_setr_epi32(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+                };
+                let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                Some(State {
+                    cv: vec(&ca),
+                    hv: vec(&ha),
+                    c_new: coefs[0],
+                    prev: *out.get(N)?,
+                    round: (1i32 << shift) >> 1,
+                    shift,
+                    clip,
+                    shv: _mm_cvtsi32_si128(shift as i32),
+                    idx,
+                    // (j + 1) * x as (x << a) + (x << b) + (x << c); a shift of 32 gives 0.
+                    sh_a: _mm256_setr_epi32(0, 1, 1, 2, 2, 2, 2, 3),
+                    sh_b: _mm256_setr_epi32(32, 32, 0, 32, 0, 1, 1, 32),
+                    sh_c: _mm256_setr_epi32(32, 32, 32, 32, 32, 32, 0, 32),
+                    old: _mm256_cmpgt_epi32(_mm256_set1_epi32(N as i32 - 1), idx),
+                    newest_old: _mm256_cmpeq_epi32(idx, _mm256_set1_epi32(N as i32 - 2)),
+                    rot: _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7),
+                    lane3: _mm256_set1_epi32(3),
+                    beyond: !((1u32 << (N - 1)) - 1) & 0xff,
+                })
+            }
+        }
+
+        /// Predicts sample `i` (`i > N`).
+        #[inline(always)]
+        fn step(&mut self, out: &mut [i32], i: usize) {
+            let Some(&past0) = out.get(i - N - 1) else {
+                return;
+            };
+            let Some(cur) = out.get_mut(i) else { return };
+            // SAFETY: only called inside `lpc` and `lpc_pair`, which require AVX2.
+            unsafe {
+                let res = *cur;
+                let p = _mm256_set1_epi32(past0);
+                let older = hsum(_mm256_mullo_epi32(self.cv, _mm256_sub_epi32(self.hv, p)));
+                let sum =
+                    older.wrapping_add(self.c_new.wrapping_mul(self.prev.wrapping_sub(past0)));
+                let val = sum.wrapping_add(self.round) >> self.shift;
+                let s = super::clip_msbs(res.wrapping_add(past0).wrapping_add(val), self.clip);
+                *cur = s;
+                // Adaptation.
+                let flip = res >> 31;
+                let sg = _mm256_set1_epi32(res.signum());
+                let e = _mm256_sub_epi32(p, self.hv);
+                let step = _mm256_sign_epi32(sg, e);
+                let mag = _mm256_sign_epi32(_mm256_abs_epi32(e), sg);
+                let t = _mm256_sra_epi32(mag, self.shv);
+                let take = _mm256_add_epi32(
+                    _mm256_add_epi32(
+                        _mm256_sllv_epi32(t, self.sh_a),
+                        _mm256_sllv_epi32(t, self.sh_b),
+                    ),
+                    _mm256_sllv_epi32(t, self.sh_c),
+                );
+                let mut x = _mm256_add_epi32(take, _mm256_slli_si256::<4>(take));
+                x = _mm256_add_epi32(x, _mm256_slli_si256::<8>(x));
+                let carry = _mm256_blend_epi32::<0x0f>(
+                    _mm256_permutevar8x32_epi32(x, self.lane3),
+                    _mm256_setzero_si256(),
+                );
+                x = _mm256_add_epi32(x, carry);
+                let fv = _mm256_set1_epi32(flip);
+                let r = _mm256_sub_epi32(_mm256_set1_epi32(res), x);
+                let cond = _mm256_cmpgt_epi32(_mm256_xor_si256(r, fv), fv);
+                let bits = _mm256_movemask_ps(_mm256_castsi256_ps(cond)) as u32 | self.beyond;
+                let count = if res == 0 {
+                    0
+                } else {
+                    (bits.trailing_ones() as i32 + 1).min(N as i32)
+                };
+                let upd = _mm256_and_si256(
+                    _mm256_cmpgt_epi32(_mm256_set1_epi32(count), self.idx),
+                    self.old,
+                );
+                self.cv = _mm256_sub_epi32(self.cv, _mm256_and_si256(step, upd));
+                let step_new = (past0.wrapping_sub(self.prev).signum() ^ flip).wrapping_sub(flip);
+                self.c_new = self
+                    .c_new
+                    .wrapping_sub(step_new & -i32::from(count == N as i32));
+                self.hv = _mm256_blendv_epi8(
+                    _mm256_permutevar8x32_epi32(self.hv, self.rot),
+                    _mm256_set1_epi32(self.prev),
+                    self.newest_old,
+                );
+                self.prev = s;
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn lpc<const N: usize>(
+        out: &mut [i32],
+        coefs: &[i32; 32],
+        shift: u32,
+        clip: u32,
+    ) {
+        let Some(mut st) = State::<N>::new(out, coefs, shift, clip) else {
+            return;
+        };
+        for i in N + 1..out.len() {
+            st.step(out, i);
+        }
+    }
+
+    /// Both channels of a pair at once, sample by sample: two independent dependency chains
+    /// that the CPU overlaps (one channel alone waits on its own latency).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn lpc_pair<const A: usize, const B: usize>(
+        out0: &mut [i32],
+        coefs0: &[i32; 32],
+        shift0: u32,
+        out1: &mut [i32],
+        coefs1: &[i32; 32],
+        shift1: u32,
+        clip: u32,
+    ) {
+        let (Some(mut a), Some(mut b)) = (
+            State::<A>::new(out0, coefs0, shift0, clip),
+            State::<B>::new(out1, coefs1, shift1, clip),
+        ) else {
+            lpc::<A>(out0, coefs0, shift0, clip);
+            lpc::<B>(out1, coefs1, shift1, clip);
+            return;
+        };
+        let n = out0.len().min(out1.len());
+        let start = A.max(B) + 1;
+        for i in A + 1..start {
+            a.step(out0, i);
+        }
+        for i in B + 1..start {
+            b.step(out1, i);
+        }
+        for i in start..n {
+            a.step(out0, i);
+            b.step(out1, i);
+        }
+        for i in n.max(start)..out0.len() {
+            a.step(out0, i);
+        }
+        for i in n.max(start)..out1.len() {
+            b.step(out1, i);
+        }
+    }
+
+    /// [`lpc_pair`] for order `A` on the first channel and `o1` (2 to 8) on the second.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn lpc_pair_with<const A: usize>(
+        out0: &mut [i32],
+        coefs0: &[i32; 32],
+        shift0: u32,
+        o1: usize,
+        out1: &mut [i32],
+        coefs1: &[i32; 32],
+        shift1: u32,
+        clip: u32,
+    ) {
+        macro_rules! second {
+            ($($n:literal)*) => {
+                match o1 {
+                    $($n => lpc_pair::<A, $n>(out0, coefs0, shift0, out1, coefs1, shift1, clip),)*
+                    _ => {}
+                }
+            };
+        }
+        second!(2 3 4 5 6 7 8);
+    }
+}
+
 /// One channel's header inside an element.
 struct ChannelHeader {
     mode: u32,
@@ -408,20 +647,36 @@ impl ChannelHeader {
         }
     }
 
+    /// Checks the mode and runs the passes before the adaptive predictor: the warm-up, and
+    /// the first-order pass of order 31 or mode 15. False when there is nothing more to do.
     #[inline(always)]
-    fn predict(&self, out: &mut [i32], bps: u32) -> Result<()> {
+    fn prepare(&self, out: &mut [i32], bps: u32) -> Result<bool> {
         if self.mode > 0 && self.mode < 15 {
             return decode_error("alac: invalid mode");
         }
         if self.order == 0 || out.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let clip = 32 - bps;
-        // Order 31 or mode 15: a first-order pass before the predictor proper.
         if self.order == 31 || self.mode == 15 {
             integrate(out, out.len(), clip);
         }
         integrate(out, 1 + self.order, clip);
+        Ok(true)
+    }
+
+    #[inline(always)]
+    fn predict(&self, out: &mut [i32], bps: u32, simd: bool) -> Result<()> {
+        if self.prepare(out, bps)? {
+            self.lpc(out, bps, simd);
+        }
+        Ok(())
+    }
+
+    /// The adaptive predictor proper, after [`ChannelHeader::prepare`].
+    #[inline(always)]
+    fn lpc(&self, out: &mut [i32], bps: u32, simd: bool) {
+        let clip = 32 - bps;
         macro_rules! orders {
             ($($n:literal)*) => {
                 match self.order {
@@ -430,8 +685,23 @@ impl ChannelHeader {
                 }
             };
         }
+        #[cfg(target_arch = "x86_64")]
+        if simd && (2..=8).contains(&self.order) {
+            macro_rules! simd_orders {
+                ($($n:literal)*) => {
+                    match self.order {
+                        // SAFETY: `simd` is only true when the CPU has AVX2 (`fast_cpu`).
+                        $($n => unsafe { avx2::lpc::<$n>(out, &self.coefs, self.shift, clip) },)*
+                        _ => {}
+                    }
+                };
+            }
+            simd_orders!(2 3 4 5 6 7 8);
+            return;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = simd;
         orders!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
-        Ok(())
     }
 }
 
@@ -579,12 +849,12 @@ fn decode_element(
             out0: &mut [i32],
             out1: Option<&mut [i32]>,
         ) -> Result<usize> {
-            decode_element_impl(cookie, bits, tail, out0, out1)
+            decode_element_impl(cookie, bits, tail, out0, out1, true)
         }
         // SAFETY: `fast_cpu` has checked that the CPU has these features.
         return unsafe { avx2(cookie, bits, tail, out0, out1) };
     }
-    decode_element_impl(cookie, bits, tail, out0, out1)
+    decode_element_impl(cookie, bits, tail, out0, out1, false)
 }
 
 /// Whether the CPU has AVX2, BMI1/2 and LZCNT (detected once, then cached by std).
@@ -603,6 +873,7 @@ fn decode_element_impl(
     tail: &mut [u16],
     out0: &mut [i32],
     mut out1: Option<&mut [i32]>,
+    simd: bool,
 ) -> Result<usize> {
     let is_pair = out1.is_some();
     let _instance = bits.read(4);
@@ -686,10 +957,44 @@ fn decode_element_impl(
     }
     let kb = u32::from(cookie.kb);
     read_residuals(bits, out0, &ch0, kb, bps);
-    ch0.predict(out0, bps)?;
     if let (Some(out1), Some(ch1)) = (out1.as_deref_mut(), ch1.as_ref()) {
+        // Both channels' residuals first, then both predictors side by side (on AVX2).
         read_residuals(bits, out1, ch1, kb, bps);
-        ch1.predict(out1, bps)?;
+        let more0 = ch0.prepare(out0, bps)?;
+        let more1 = ch1.prepare(out1, bps)?;
+        let pairable = |c: &ChannelHeader| (2..=8).contains(&c.order);
+        #[cfg(target_arch = "x86_64")]
+        let paired = simd && more0 && more1 && pairable(&ch0) && pairable(ch1);
+        #[cfg(not(target_arch = "x86_64"))]
+        let paired = false;
+        if paired {
+            #[cfg(target_arch = "x86_64")]
+            {
+                let clip = 32 - bps;
+                macro_rules! first {
+                    ($($n:literal)*) => {
+                        match ch0.order {
+                            // SAFETY: `simd` is only true when the CPU has AVX2 (`fast_cpu`).
+                            $($n => unsafe {
+                                avx2::lpc_pair_with::<$n>(
+                                    out0, &ch0.coefs, ch0.shift, ch1.order, out1,
+                                    &ch1.coefs, ch1.shift, clip,
+                                )
+                            },)*
+                            _ => {}
+                        }
+                    };
+                }
+                first!(2 3 4 5 6 7 8);
+            }
+        } else {
+            if more0 {
+                ch0.lpc(out0, bps, simd);
+            }
+            if more1 {
+                ch1.lpc(out1, bps, simd);
+            }
+        }
         if mix_weight != 0 {
             if mix_shift > 31 {
                 return decode_error("alac: mid_side_shift is greater than 31 bit");
@@ -704,6 +1009,8 @@ fn decode_element_impl(
                 *s1 = l.wrapping_sub(b);
             }
         }
+    } else {
+        ch0.predict(out0, bps, simd)?;
     }
     if shift > 0 {
         match out1 {
@@ -941,5 +1248,95 @@ pub mod oracle {
             }
         }
         Ok(Some(c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift: deterministic test data.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u32 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 16) as u32
+        }
+    }
+
+    /// Residual-like data: mostly small, some large, some extreme values (as corrupt data gives).
+    fn data(rng: &mut Rng, n: usize, bps: u32) -> Vec<i32> {
+        (0..n)
+            .map(|_| match rng.next() % 16 {
+                0 => rng.next() as i32,
+                1 => i32::MIN,
+                2 => 0,
+                3..=5 => (rng.next() as i32) >> (33 - bps.min(32)).min(31),
+                _ => (rng.next() as i32) >> 22,
+            })
+            .collect()
+    }
+
+    fn coefs(rng: &mut Rng) -> [i32; 32] {
+        std::array::from_fn(|_| (rng.next() as i32) >> 18)
+    }
+
+    /// The AVX2 predictors (one channel, and a pair of any two orders) give the scalar one's
+    /// samples, on ordinary and on extreme values.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_predictors_match_the_scalar_one() {
+        if !fast_cpu() {
+            return;
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        macro_rules! check {
+            ($($n:literal)*) => {$(
+                for round in 0..60 {
+                    let bps = [17, 24, 32, 16][round % 4];
+                    let clip = 32 - bps;
+                    let shift = rng.next() % 16;
+                    let n = [4096, 9, 10, 1000][round % 4];
+                    let c = coefs(&mut rng);
+                    let input = data(&mut rng, n, bps);
+                    let mut a = input.clone();
+                    lpc::<$n>(&mut a, &c, shift, clip);
+                    let mut b = input.clone();
+                    // SAFETY: `fast_cpu` is true.
+                    unsafe { avx2::lpc::<$n>(&mut b, &c, shift, clip) };
+                    assert_eq!(a, b, "order {} round {round}", $n);
+                    // Paired with another order and another length.
+                    let o1 = 2 + (rng.next() % 7) as usize;
+                    let n1 = if round % 3 == 0 { n / 2 + 1 } else { n };
+                    let c1 = coefs(&mut rng);
+                    let shift1 = rng.next() % 16;
+                    let in1 = data(&mut rng, n1, bps);
+                    let mut x0 = input.clone();
+                    let mut x1 = in1.clone();
+                    // SAFETY: `fast_cpu` is true.
+                    unsafe {
+                        avx2::lpc_pair_with::<$n>(
+                            &mut x0, &c, shift, o1, &mut x1, &c1, shift1, clip,
+                        )
+                    };
+                    assert_eq!(a, x0, "pair, first channel, order {}", $n);
+                    let mut y1 = in1.clone();
+                    let h1 = ChannelHeader {
+                        mode: 0,
+                        shift: shift1,
+                        pb_factor: 0,
+                        mb: 0,
+                        order: o1,
+                        coefs: c1,
+                    };
+                    h1.lpc(&mut y1, bps, false);
+                    assert_eq!(x1, y1, "pair, second channel, orders {} and {o1}", $n);
+                }
+            )*};
+        }
+        check!(2 3 4 5 6 7 8);
     }
 }
