@@ -3,11 +3,14 @@
 //! Why by hand: symphonia's ALAC decoder (`symphonia-codec-alac` 0.6.1) cost 7.3 % of all the
 //! CPU of an excerpt-mode analysis of the benchmark corpus (its adaptive predictor 5.3 %, its
 //! residual reader 2.1 %) for 8 % of the files: one ALAC file cost about a whole average
-//! analysis to decode. Measured on the corpus's 11 ALAC files (2-core shared Xeon, 3 Dec 2026,
-//! the two alternated): decoding alone, this decoder takes 0.60-0.65 s where symphonia's takes
-//! 0.94-0.99 s on the longest file (`alac_compare --time ours|symphonia`, 1.6x); `sonoprint
-//! bench --jobs 1` on the 11 files, decode-only row, 0.137-0.141 CPU-s per track against
-//! 0.208-0.212 (6.1-7.1 tracks/s against 3.8-4.3).
+//! analysis to decode. Measured on the corpus's 11 ALAC files (2-core shared Xeon with AVX2,
+//! 3 Dec 2026, the two alternated in one sitting):
+//! - decoding alone, 3.0 s against 6.1 s for symphonia's decoder over the 11 files, and
+//!   0.52-0.59 s against 1.09-1.12 s on the longest (`alac_compare`, `--time ours|symphonia`):
+//!   2.0x;
+//! - `sonoprint bench --jobs 1` on the 11 files, decode-only row (demuxing, seeks and the
+//!   conversion to `f32` included): 0.114-0.117 CPU-s per track against 0.221-0.226, 6.3-8.1
+//!   tracks/s against 3.5-4.1.
 //!
 //! It decodes exactly what `symphonia-codec-alac` 0.6.1 decodes, sample for sample, into the
 //! same kind of buffer (`AudioBuffer<i32>`, samples shifted up to the top of the 32 bits, the
@@ -17,14 +20,20 @@
 //! generated and real files with both and compare every sample. symphonia's MP4 and CAF
 //! demuxers are used as they are; only the decoder is ours.
 //!
-//! Where the speed comes from (the layout of Apple's reference `ag_dec.c` / `dp_dec.c`):
+//! Where the speed comes from (after the layout of Apple's reference `ag_dec.c` / `dp_dec.c`):
 //! - one 64-bit big-endian load per Golomb code: the adaptive Golomb prefix is counted with
 //!   `leading_zeros`, and prefix, suffix or escape all fit in the loaded word;
-//! - the adaptive predictor specialised by order with const generics (orders 1 to 31), its
-//!   coefficients in a local array the compiler keeps in registers, the sum and the coefficient
-//!   update unrolled, the newest sample carried in a register rather than reloaded;
+//! - the adaptive predictor specialised by order with const generics (orders 1 to 31), the
+//!   coefficient update without branches (where the reference's loop stops is data-dependent
+//!   and mispredicts), the newest sample carried in a register rather than reloaded;
+//! - on AVX2 (detected at run time; the element decoder is also built for BMI2), orders 2 to 8
+//!   run in vectors (module `avx2`), and the two channels of a pair are predicted side by side:
+//!   each channel is one long chain of dependent operations, two chains overlap. Alone, the
+//!   vector predictor was no faster than the scalar one; paired, the decode went from 1.6x to
+//!   2.0x symphonia's speed;
 //! - wrapping arithmetic throughout: symphonia's release build wraps too, so corrupt data decodes
-//!   to the same samples, and no value from the file can make it panic.
+//!   to the same samples (75 damaged files that still demux: every packet the same, or failed
+//!   by both), and no value from the file can make it panic.
 
 use symphonia::core::audio::{
     layouts, AsGenericAudioBufferRef, AudioBuffer, AudioMut, AudioSpec, Channels,
