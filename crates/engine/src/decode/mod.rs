@@ -3,6 +3,7 @@
 //! subprocess when symphonia cannot open the file ([`open`]) or fails before it has produced
 //! any audio ([`decode_with`]).
 
+pub mod alac;
 mod ffmpeg;
 mod gapless;
 mod memory;

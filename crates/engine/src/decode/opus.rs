@@ -44,6 +44,7 @@ pub fn codecs() -> &'static CodecRegistry {
         let mut registry = CodecRegistry::new();
         symphonia::default::register_enabled_codecs(&mut registry);
         registry.register_audio_decoder::<OpusDecoder>();
+        registry.register_audio_decoder::<super::alac::AlacDecoder>(); // replaces symphonia's
         registry
     });
     &REGISTRY
