@@ -4,6 +4,7 @@
 //! any audio ([`decode_with`]).
 
 mod ffmpeg;
+pub mod flac;
 mod gapless;
 mod memory;
 mod opus;

@@ -44,6 +44,7 @@ pub fn codecs() -> &'static CodecRegistry {
         let mut registry = CodecRegistry::new();
         symphonia::default::register_enabled_codecs(&mut registry);
         registry.register_audio_decoder::<OpusDecoder>();
+        super::flac::register(&mut registry);
         registry
     });
     &REGISTRY
