@@ -5,6 +5,7 @@
 
 pub mod alac;
 mod ffmpeg;
+pub mod flac;
 mod gapless;
 mod memory;
 mod opus;
@@ -21,6 +22,24 @@ use std::time::Duration;
 pub use memory::MemorySource;
 use sniff::Kind;
 use sonoprint_core::{AnalysisError, ErrorClass};
+
+/// The codecs symphonia decodes with: its own, plus ours, registered at the preferred tier so
+/// that they win over symphonia's for the same codec whatever the order of registration:
+/// Opus (symphonia has no decoder), and FLAC and ALAC (hand-written for speed; symphonia's
+/// decoders stay registered below them and are the tests' oracle).
+fn codecs() -> &'static ::symphonia::core::codecs::registry::CodecRegistry {
+    use ::symphonia::core::codecs::registry::CodecRegistry;
+    use ::symphonia::core::common::Tier;
+    static REGISTRY: std::sync::LazyLock<CodecRegistry> = std::sync::LazyLock::new(|| {
+        let mut registry = CodecRegistry::new();
+        ::symphonia::default::register_enabled_codecs(&mut registry);
+        registry.register_audio_decoder_at_tier::<opus::OpusDecoder>(Tier::Preferred);
+        registry.register_audio_decoder_at_tier::<flac::FlacDecoder>(Tier::Preferred);
+        registry.register_audio_decoder_at_tier::<alac::AlacDecoder>(Tier::Preferred);
+        registry
+    });
+    &REGISTRY
+}
 
 /// What the decoder knows about the stream before decoding it.
 #[derive(Debug, Clone)]

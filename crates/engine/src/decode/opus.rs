@@ -24,9 +24,7 @@ use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::codecs::audio::{
     AudioCodecParameters, AudioDecoder, AudioDecoderOptions, FinalizeResult,
 };
-use symphonia::core::codecs::registry::{
-    CodecRegistry, RegisterableAudioDecoder, SupportedAudioCodec,
-};
+use symphonia::core::codecs::registry::{RegisterableAudioDecoder, SupportedAudioCodec};
 use symphonia::core::codecs::CodecInfo;
 use symphonia::core::errors::{decode_error, unsupported_error, Error as SymError, Result};
 use symphonia::core::packet::PacketRef;
@@ -37,18 +35,6 @@ const RATE: u32 = 48_000;
 
 /// The longest packet Opus allows: 120 ms at 48 kHz.
 const MAX_FRAMES: usize = opus_pure::MAX_PACKET_SAMPLES;
-
-/// symphonia's codecs plus this Opus decoder.
-pub fn codecs() -> &'static CodecRegistry {
-    static REGISTRY: std::sync::LazyLock<CodecRegistry> = std::sync::LazyLock::new(|| {
-        let mut registry = CodecRegistry::new();
-        symphonia::default::register_enabled_codecs(&mut registry);
-        registry.register_audio_decoder::<OpusDecoder>();
-        registry.register_audio_decoder::<super::alac::AlacDecoder>(); // replaces symphonia's
-        registry
-    });
-    &REGISTRY
-}
 
 /// The fields of an `OpusHead` packet (RFC 7845 §5.1) this decoder needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

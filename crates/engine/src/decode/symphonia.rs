@@ -138,8 +138,8 @@ impl SymphoniaSource {
                 ))
             }
         };
-        // symphonia's own codecs plus Opus (see `opus`).
-        let decoder = super::opus::codecs()
+        // symphonia's own codecs plus ours (see `codecs`).
+        let decoder = super::codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
             .map_err(|e| {
                 Failure::new(

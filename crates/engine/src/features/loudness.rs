@@ -653,7 +653,10 @@ mod tests {
                 }
             };
             for (g, w) in got.iter().zip(&want) {
-                assert!(close(g[0], w[0]) && close(g[1], w[1]), "{kind:?}: {g:?} vs {w:?}");
+                assert!(
+                    close(g[0], w[0]) && close(g[1], w[1]),
+                    "{kind:?}: {g:?} vs {w:?}"
+                );
             }
             for (p, s) in [(pl, l), (pr, r)] {
                 for (a, b) in p.s.iter().flatten().zip(s.s.iter().flatten()) {
