@@ -16,8 +16,9 @@
 //! same kind of buffer (`AudioBuffer<i32>`, samples shifted up to the top of the 32 bits, the
 //! same `AudioSpec` and channel order), and answers with an error exactly where symphonia's
 //! decoder does (a read past the end of the packet, a bad header field). symphonia's decoder is
-//! kept (registered below ours, see `decode::codecs`) as the test oracle: `tests/alac.rs` and the `alac_compare` example decode
-//! generated and real files with both and compare every sample. symphonia's MP4 and CAF
+//! kept (registered below ours, see `decode::codecs`) as the test oracle: `tests/alac.rs` and
+//! the `alac_compare` example decode generated and real files with both and compare every
+//! sample. symphonia's MP4 and CAF
 //! demuxers are used as they are; only the decoder is ours.
 //!
 //! Where the speed comes from (after the layout of Apple's reference `ag_dec.c` / `dp_dec.c`):
