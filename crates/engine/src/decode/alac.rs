@@ -18,8 +18,7 @@
 //! decoder does (a read past the end of the packet, a bad header field). symphonia's decoder is
 //! kept (registered below ours, see `decode::codecs`) as the test oracle: `tests/alac.rs` and
 //! the `alac_compare` example decode generated and real files with both and compare every
-//! sample. symphonia's MP4 and CAF
-//! demuxers are used as they are; only the decoder is ours.
+//! sample. symphonia's MP4 and CAF demuxers are used as they are; only the decoder is ours.
 //!
 //! Where the speed comes from (after the layout of Apple's reference `ag_dec.c` / `dp_dec.c`):
 //! - one 64-bit big-endian load per Golomb code: the adaptive Golomb prefix is counted with
