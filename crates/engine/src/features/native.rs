@@ -104,21 +104,38 @@ impl Native {
         // Sums: L, R, L², R², LR, M², S². Four frames per step in separate lanes so the
         // additions vectorise; f64 totals per 1024 frames.
         let mut tot = [0f64; 7];
+        #[inline(always)]
+        fn add(lanes: &mut [[f32; 4]; 7], k: usize, l: f32, r: f32) {
+            let (m, s) = (0.5 * (l + r), 0.5 * (l - r));
+            lanes[0][k] += l;
+            lanes[1][k] += r;
+            lanes[2][k] += l * l;
+            lanes[3][k] += r * r;
+            lanes[4][k] += l * r;
+            lanes[5][k] += m * m;
+            lanes[6][k] += s * s;
+        }
         for part in x.chunks(ch * 1024) {
             let mut lanes = [[0f32; 4]; 7];
-            let frames = part.chunks_exact(ch);
-            for (i, fr) in frames.enumerate() {
+            // Stereo, four frames at a time with the lane of each fixed (frame `i` still goes
+            // to lane `i % 4`, so the sums are the same to the bit): the lanes stay in
+            // registers and vectorise, where a lane chosen at run time went through memory.
+            let (fours, rest) = if ch == 2 {
+                let c = part.chunks_exact(8);
+                let rest = c.remainder();
+                for f in c {
+                    for k in 0..4 {
+                        add(&mut lanes, k, f[2 * k], f[2 * k + 1]);
+                    }
+                }
+                (part.len() - rest.len(), rest)
+            } else {
+                (0, part)
+            };
+            for (i, fr) in rest.chunks_exact(ch).enumerate() {
                 let l = fr[0];
                 let r = if ch > 1 { fr[1] } else { l };
-                let (m, s) = (0.5 * (l + r), 0.5 * (l - r));
-                let k = i & 3;
-                lanes[0][k] += l;
-                lanes[1][k] += r;
-                lanes[2][k] += l * l;
-                lanes[3][k] += r * r;
-                lanes[4][k] += l * r;
-                lanes[5][k] += m * m;
-                lanes[6][k] += s * s;
+                add(&mut lanes, (fours / ch + i) & 3, l, r);
             }
             for (t, l) in tot.iter_mut().zip(&lanes) {
                 *t += l.iter().map(|&v| v as f64).sum::<f64>();
@@ -283,5 +300,56 @@ mod tests {
         let mean = peaks.iter().sum::<f64>() / 3.0;
         let cv = pop_std(peaks.iter().copied()) / mean;
         assert!((pc - 1.0 / (1.0 + cv)).abs() < 1e-9, "{pc}");
+    }
+
+    /// The stereo sums as every channel count computes them: frame `i` of each 1024 in lane
+    /// `i % 4`, the lanes added in `f64`.
+    fn generic_sums(x: &[f32], ch: usize) -> [f64; 7] {
+        let mut tot = [0f64; 7];
+        for part in x.chunks(ch * 1024) {
+            let mut lanes = [[0f32; 4]; 7];
+            for (i, fr) in part.chunks_exact(ch).enumerate() {
+                let (l, r) = (fr[0], if ch > 1 { fr[1] } else { fr[0] });
+                let (m, s) = (0.5 * (l + r), 0.5 * (l - r));
+                for (lane, v) in lanes
+                    .iter_mut()
+                    .zip([l, r, l * l, r * r, l * r, m * m, s * s])
+                {
+                    lane[i & 3] += v;
+                }
+            }
+            for (t, l) in tot.iter_mut().zip(&lanes) {
+                *t += l.iter().map(|&v| v as f64).sum::<f64>();
+            }
+        }
+        tot
+    }
+
+    #[test]
+    fn stereo_fast_path_sums_as_the_generic_loop() {
+        let mut seed = 9u64;
+        // 2 × 1024 frames and 7 more: whole parts, then a part that ends in 3 lone frames.
+        let x: Vec<f32> = (0..2 * 2055)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        for ch in [1usize, 2, 3] {
+            let x = &x[..x.len() / ch * ch];
+            let mut n = Native::new(44_100, ch);
+            n.stereo(x);
+            let got = [
+                n.sum_l, n.sum_r, n.sum_ll, n.sum_rr, n.sum_lr, n.sum_mid, n.sum_side,
+            ];
+            let want = generic_sums(x, ch);
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(
+                    g.to_bits(),
+                    w.to_bits(),
+                    "{ch} channels: {got:?} vs {want:?}"
+                );
+            }
+        }
     }
 }
