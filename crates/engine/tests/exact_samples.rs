@@ -259,21 +259,13 @@ fn opus_pre_skip() {
     }
 }
 
-/// The Ogg page CRC (RFC 3533: polynomial 0x04C11DB7, no reflection, initial 0), over the
-/// page with its CRC field zeroed.
+/// The Ogg page CRC (RFC 3533: polynomial 0x04C11DB7, no reflection, initial 0: symphonia's
+/// `Crc32`, which its Ogg reader checks pages with), over the page with its CRC field zeroed.
 fn ogg_crc(page: &[u8]) -> u32 {
-    let mut crc = 0u32;
-    for &b in page {
-        crc ^= u32::from(b) << 24;
-        for _ in 0..8 {
-            crc = if crc & 0x8000_0000 != 0 {
-                (crc << 1) ^ 0x04C1_1DB7
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
+    use symphonia::core::io::Monitor;
+    let mut crc = symphonia::core::checksum::Crc32::new(0);
+    crc.process_buf_bytes(page);
+    crc.crc()
 }
 
 #[test]

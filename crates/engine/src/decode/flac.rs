@@ -44,6 +44,7 @@ use symphonia::core::audio::{
     AsGenericAudioBufferRef, AudioBuffer, AudioMut, AudioSpec, Channels, GenericAudioBufferRef,
     Position,
 };
+use symphonia::core::checksum::{Crc16Ansi, Crc8Ccitt};
 use symphonia::core::codecs::audio::well_known::CODEC_ID_FLAC;
 use symphonia::core::codecs::audio::{
     AudioCodecParameters, AudioDecoder, AudioDecoderOptions, FinalizeResult, VerificationCheck,
@@ -51,6 +52,7 @@ use symphonia::core::codecs::audio::{
 use symphonia::core::codecs::registry::{RegisterableAudioDecoder, SupportedAudioCodec};
 use symphonia::core::codecs::CodecInfo;
 use symphonia::core::errors::{decode_error, unsupported_error, Error as SymError, Result};
+use symphonia::core::io::Monitor;
 use symphonia::core::packet::PacketRef;
 
 /// STREAMINFO, as symphonia's decoder reads and validates it.
@@ -128,83 +130,19 @@ fn flac_channels(n: u32) -> Channels {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Checksums
-
-const fn crc8_table() -> [u8; 256] {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u8;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 0x80 != 0 {
-                (c << 1) ^ 0x07
-            } else {
-                c << 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-/// CRC-16 (polynomial 0x8005, MSB first, initial 0) tables for slicing by 16: `T[k][b]` is the
-/// CRC of byte `b` followed by `k` zero bytes. (The frame CRC is checked over every byte of
-/// every frame: by 16 it costs about 1.5 % of a full-mode analysis of a FLAC file.)
-const fn crc16_tables() -> [[u16; 256]; 16] {
-    let mut t = [[0u16; 256]; 16];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = (i as u16) << 8;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 0x8000 != 0 {
-                (c << 1) ^ 0x8005
-            } else {
-                c << 1
-            };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut k = 1;
-    while k < 16 {
-        let mut i = 0;
-        while i < 256 {
-            let p = t[k - 1][i];
-            t[k][i] = (p << 8) ^ t[0][(p >> 8) as usize];
-            i += 1;
-        }
-        k += 1;
-    }
-    t
-}
-
-static CRC8: [u8; 256] = crc8_table();
-static CRC16: [[u16; 256]; 16] = crc16_tables();
+// Checksums: symphonia's (CRC-8 and CRC-16 as FLAC defines them; its CRC-16 slices by 8, as
+// fast as slicing by 16 here: 20 MB in 10-12 ms either way).
 
 fn crc8(data: &[u8]) -> u8 {
-    data.iter().fold(0, |c, &b| CRC8[usize::from(c ^ b)])
+    let mut c = Crc8Ccitt::new(0);
+    c.process_buf_bytes(data);
+    c.crc()
 }
 
 fn crc16(data: &[u8]) -> u16 {
-    let t = &CRC16;
-    let mut crc = 0u16;
-    let mut chunks = data.chunks_exact(16);
-    for c in &mut chunks {
-        let x = crc ^ u16::from_be_bytes([c[0], c[1]]);
-        crc = t[15][usize::from(x >> 8)] ^ t[14][usize::from(x & 0xff)];
-        for j in 2..16 {
-            crc ^= t[15 - j][usize::from(c[j])];
-        }
-    }
-    for &b in chunks.remainder() {
-        crc = (crc << 8) ^ t[0][usize::from((crc >> 8) as u8 ^ b)];
-    }
-    crc
+    let mut c = Crc16Ansi::new(0);
+    c.process_buf_bytes(data);
+    c.crc()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1153,33 +1091,6 @@ impl RegisterableAudioDecoder for FlacDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn crc16_bitwise(data: &[u8]) -> u16 {
-        let mut crc = 0u16;
-        for &b in data {
-            crc ^= u16::from(b) << 8;
-            for _ in 0..8 {
-                crc = if crc & 0x8000 != 0 {
-                    (crc << 1) ^ 0x8005
-                } else {
-                    crc << 1
-                };
-            }
-        }
-        crc
-    }
-
-    #[test]
-    fn crc16_slicing_matches_bitwise() {
-        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7919 % 251) as u8).collect();
-        for len in [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 999, 1000] {
-            assert_eq!(
-                crc16(&data[..len]),
-                crc16_bitwise(&data[..len]),
-                "len {len}"
-            );
-        }
-    }
 
     #[test]
     fn bit_reader_reads_fields_and_unary() {

@@ -8,11 +8,12 @@ use std::path::Path;
 
 use sonoprint_engine::decode::flac::FlacDecoder;
 use symphonia::core::audio::GenericAudioBufferRef;
-use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::checksum::Crc16Ansi;
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::io::{MediaSourceStream, Monitor};
 use symphonia::core::meta::MetadataOptions;
 
 /// What a comparison found.
@@ -39,13 +40,19 @@ fn samples(buf: &GenericAudioBufferRef<'_>) -> Vec<i32> {
     v
 }
 
-/// Decodes `path` with both decoders and compares them.
-pub fn compare(path: &Path) -> Result<Agreement, String> {
+/// Opens `path` with symphonia's probe (`ext` a hint, if any): the reader, the audio track's
+/// parameters and its id.
+fn open(
+    path: &Path,
+    ext: Option<&str>,
+) -> Result<(Box<dyn FormatReader>, AudioCodecParameters, u32), String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
-    hint.with_extension("flac");
-    let mut reader = symphonia::default::get_probe()
+    if let Some(ext) = ext {
+        hint.with_extension(ext);
+    }
+    let reader = symphonia::default::get_probe()
         .probe(
             &hint,
             mss,
@@ -55,11 +62,18 @@ pub fn compare(path: &Path) -> Result<Agreement, String> {
         .map_err(|e| format!("probe: {e}"))?;
     let track = reader
         .default_track(TrackType::Audio)
-        .ok_or("no audio track")?
-        .clone();
+        .ok_or("no audio track")?;
     let Some(CodecParameters::Audio(params)) = &track.codec_params else {
         return Err("no audio codec parameters".into());
     };
+    let (params, id) = (params.clone(), track.id);
+    Ok((reader, params, id))
+}
+
+/// Decodes `path` with both decoders and compares them.
+pub fn compare(path: &Path) -> Result<Agreement, String> {
+    let (mut reader, params, track_id) = open(path, Some("flac"))?;
+    let params = &params;
     let opts = AudioDecoderOptions::default();
     let mut ours = FlacDecoder::try_new(params, &opts).map_err(|e| format!("ours: {e}"))?;
     let mut theirs = symphonia::default::codecs::FlacDecoder::try_new(params, &opts)
@@ -79,7 +93,7 @@ pub fn compare(path: &Path) -> Result<Agreement, String> {
             Ok(None) => break,
             Err(e) => return Err(format!("demux: {e}")),
         };
-        if packet.track_id != track.id {
+        if packet.track_id != track_id {
             continue;
         }
         out.packets += 1;
@@ -140,44 +154,13 @@ impl Rng {
     }
 }
 
-/// FLAC's frame CRC-16 (polynomial 0x8005), bit by bit.
-pub fn crc16(data: &[u8]) -> u16 {
-    let mut crc = 0u16;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x8005
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
 /// Feeds `rounds` mutated copies of every packet of `path` to our decoder: bits flipped, bytes
 /// set to extremes, runs zeroed or cut, in the subframes (the first 8 bytes, the frame header,
 /// are left alone), and the frame CRC-16 recomputed so that the damage reaches the subframe
 /// decoding. A panic or a hang fails the caller; errors are counted.
 pub fn mutate_packets(path: &Path, seed: u64, rounds: usize) -> Result<Mutated, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut reader = symphonia::default::get_probe()
-        .probe(
-            &Hint::new(),
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|e| format!("probe: {e}"))?;
-    let track = reader
-        .default_track(TrackType::Audio)
-        .ok_or("no audio track")?
-        .clone();
-    let Some(CodecParameters::Audio(params)) = &track.codec_params else {
-        return Err("no audio codec parameters".into());
-    };
+    let (mut reader, params, _) = open(path, None)?;
+    let params = &params;
     let mut ours = FlacDecoder::try_new(params, &AudioDecoderOptions::default())
         .map_err(|e| format!("ours: {e}"))?;
     let mut rng = Rng(seed | 1);
@@ -212,7 +195,9 @@ pub fn mutate_packets(path: &Path, seed: u64, rounds: usize) -> Result<Mutated, 
             }
             let n = data.len();
             if n >= 2 {
-                let crc = crc16(&data[..n - 2]);
+                let mut crc = Crc16Ansi::new(0);
+                crc.process_buf_bytes(&data[..n - 2]);
+                let crc = crc.crc();
                 data[n - 2..].copy_from_slice(&crc.to_be_bytes());
             }
             let p =
