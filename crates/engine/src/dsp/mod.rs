@@ -3,6 +3,7 @@
 pub mod chroma;
 pub mod mel;
 pub mod resample;
+pub mod rfft;
 pub mod stats;
 pub mod stft;
 

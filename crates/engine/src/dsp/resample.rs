@@ -177,7 +177,7 @@ impl KaiserStage {
             .collect();
 
         let mut planner = RealFftPlanner::<f32>::new();
-        let fwd = planner.plan_fft_forward(n_in);
+        let fwd = super::rfft::plan_forward::<f32>(n_in);
         let inv = planner.plan_fft_inverse(n_out);
         let mut s = KaiserStage {
             p,

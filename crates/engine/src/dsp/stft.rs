@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use realfft::{RealFftPlanner, RealToComplex};
+use realfft::RealToComplex;
 
 use super::{HOP, N_BINS, N_FFT};
 
@@ -37,7 +37,7 @@ impl Default for Stft {
 
 impl Stft {
     pub fn new() -> Stft {
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
+        let fft = super::rfft::plan_forward::<f32>(N_FFT);
         let window = super::hann(N_FFT).into_iter().map(|w| w as f32).collect();
         let spectrum = fft.make_output_vec();
         let scratch = fft.make_scratch_vec();

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use realfft::{RealFftPlanner, RealToComplex};
+use realfft::RealToComplex;
 
 use super::{Extractor, Needs, Output, Summary};
 
@@ -39,7 +39,7 @@ pub struct Welch {
 
 impl Welch {
     pub fn new(rate: u32) -> Welch {
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(WELCH_N);
+        let fft = crate::dsp::rfft::plan_forward::<f32>(WELCH_N);
         let window = crate::dsp::hann(WELCH_N)
             .into_iter()
             .map(|w| w as f32)

@@ -97,7 +97,7 @@ impl PitchTracker {
     /// A tracker with no audio yet.
     pub fn new() -> Self {
         let mut planner = RealFftPlanner::<f64>::new();
-        let fft = planner.plan_fft_forward(FFT_LEN);
+        let fft = crate::dsp::rfft::plan_forward::<f64>(FFT_LEN);
         let ifft = planner.plan_fft_inverse(FFT_LEN);
         let scratch_fwd = fft.make_scratch_vec();
         let scratch_inv = ifft.make_scratch_vec();

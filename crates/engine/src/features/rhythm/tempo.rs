@@ -59,7 +59,7 @@ pub(super) fn estimate_tempo(x: &[f64]) -> f64 {
     let window = crate::dsp::hann(win);
 
     let mut planner = RealFftPlanner::<f64>::new();
-    let r2c = planner.plan_fft_forward(AC_FFT);
+    let r2c = crate::dsp::rfft::plan_forward::<f64>(AC_FFT);
     let c2r = planner.plan_fft_inverse(AC_FFT);
     let mut buf = r2c.make_input_vec();
     let mut spec = r2c.make_output_vec();
