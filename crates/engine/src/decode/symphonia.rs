@@ -15,6 +15,8 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::packet::Packet;
 use symphonia::core::units::{Duration, Time, TimeBase, Timestamp};
 
+use symphonia::core::audio::{Audio, GenericAudioBufferRef};
+
 use super::gapless;
 use super::{Access, AudioSource, Cancel, Failure, StreamInfo};
 use sonoprint_core::ErrorClass;
@@ -481,7 +483,7 @@ impl AudioSource for SymphoniaSource {
                     } else if channels != 0 && n_ch != channels {
                         Some(Err(n_ch))
                     } else {
-                        buf.copy_to_vec_interleaved::<f32>(&mut self.buf);
+                        interleave(&buf, &mut self.buf);
                         Some(Ok((buf.frames(), n_ch)))
                     }
                 }
@@ -532,5 +534,112 @@ impl AudioSource for SymphoniaSource {
 
     fn ended_early(&self) -> bool {
         self.ended_early
+    }
+}
+
+/// The decoded buffer as interleaved `f32`, as symphonia's `copy_to_vec_interleaved` makes it.
+/// Stereo 32-bit integer buffers (what our FLAC and ALAC decoders give) take a loop the compiler
+/// vectorises: symphonia's generic copy interleaves one sample at a time through an `f64`
+/// division, ~2 % of a full-mode analysis of a FLAC file.
+fn interleave(buf: &GenericAudioBufferRef<'_>, out: &mut Vec<f32>) {
+    if let GenericAudioBufferRef::S32(b) = buf {
+        if let (2, Some((left, right))) = (b.num_planes(), b.plane_pair(0, 1)) {
+            interleave_stereo_i32(left, right, out);
+            return;
+        }
+    }
+    buf.copy_to_vec_interleaved::<f32>(out);
+}
+
+/// `left` and `right` interleaved and scaled by 2^-31. symphonia converts with
+/// `(s as f64 / 2^31) as f32`; `s as f32 * 2^-31` is the same number, because scaling by a power
+/// of two commutes with rounding to `f32` (no result is subnormal: the smallest is 2^-31).
+fn interleave_stereo_i32(left: &[i32], right: &[i32], out: &mut Vec<f32>) {
+    const SCALE: f32 = 1.0 / 2_147_483_648.0;
+    let frames = left.len().min(right.len());
+    out.clear();
+    out.resize(2 * frames, 0.0);
+    for ((pair, &l), &r) in out.chunks_exact_mut(2).zip(left).zip(right) {
+        pair[0] = l as f32 * SCALE;
+        pair[1] = r as f32 * SCALE;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use symphonia::core::audio::{AudioBuffer, AudioMut, AudioSpec, Channels, Position};
+
+    fn buffer(planes: &[Vec<i32>]) -> AudioBuffer<i32> {
+        let positions = [
+            Position::FRONT_LEFT,
+            Position::FRONT_RIGHT,
+            Position::FRONT_CENTER,
+        ];
+        let mask = positions[..planes.len()]
+            .iter()
+            .fold(Position::empty(), |m, &p| m | p);
+        let frames = planes[0].len();
+        let mut buf = AudioBuffer::new(AudioSpec::new(44_100, Channels::Positioned(mask)), frames);
+        buf.render_silence(Some(frames));
+        for (i, plane) in planes.iter().enumerate() {
+            buf.plane_mut(i).unwrap().copy_from_slice(plane);
+        }
+        buf
+    }
+
+    /// Every class of i32: the extremes, powers of two, 16- and 24-bit samples shifted up as
+    /// the decoders give them, and values that round when made `f32`.
+    fn samples(n: usize, seed: u32) -> Vec<i32> {
+        let mut state = seed | 1;
+        let mut v = vec![
+            i32::MIN,
+            i32::MAX,
+            0,
+            1,
+            -1,
+            1 << 30,
+            -(1 << 30),
+            0x7fff << 16,
+        ];
+        v.extend((0..n).map(|i| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            match i % 3 {
+                0 => state as i32,
+                1 => (state as i32 >> 16) << 16,
+                _ => (state as i32 >> 8) << 8,
+            }
+        }));
+        v
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn stereo_i32_interleaves_as_symphonia_converts() {
+        for n in [0, 1, 7, 4096] {
+            let buf = buffer(&[samples(n, 3), samples(n, 11)]);
+            let generic = GenericAudioBufferRef::S32(&buf);
+            let (mut ours, mut theirs) = (vec![9.0; 3], Vec::new());
+            interleave(&generic, &mut ours);
+            generic.copy_to_vec_interleaved::<f32>(&mut theirs);
+            assert_eq!(ours.len(), 2 * (n + 8));
+            assert_eq!(bits(&ours), bits(&theirs), "{n} frames");
+        }
+    }
+
+    #[test]
+    fn other_layouts_take_symphonia_s_copy() {
+        let buf = buffer(&[samples(100, 5), samples(100, 6), samples(100, 7)]);
+        let generic = GenericAudioBufferRef::S32(&buf);
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        interleave(&generic, &mut ours);
+        generic.copy_to_vec_interleaved::<f32>(&mut theirs);
+        assert_eq!(ours.len(), 3 * 108);
+        assert_eq!(bits(&ours), bits(&theirs));
     }
 }
