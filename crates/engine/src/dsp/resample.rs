@@ -176,9 +176,8 @@ impl KaiserStage {
             })
             .collect();
 
-        let mut planner = RealFftPlanner::<f32>::new();
         let fwd = super::rfft::plan_forward::<f32>(n_in);
-        let inv = planner.plan_fft_inverse(n_out);
+        let inv = super::rfft::plan_inverse::<f32>(n_out);
         let mut s = KaiserStage {
             p,
             q,

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use realfft::num_complex::Complex;
-use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use realfft::{ComplexToReal, RealToComplex};
 
 use super::{Extractor, Needs, Output, Summary};
 use crate::dsp::stats::median;
@@ -96,9 +96,8 @@ impl Default for PitchTracker {
 impl PitchTracker {
     /// A tracker with no audio yet.
     pub fn new() -> Self {
-        let mut planner = RealFftPlanner::<f64>::new();
         let fft = crate::dsp::rfft::plan_forward::<f64>(FFT_LEN);
-        let ifft = planner.plan_fft_inverse(FFT_LEN);
+        let ifft = crate::dsp::rfft::plan_inverse::<f64>(FFT_LEN);
         let scratch_fwd = fft.make_scratch_vec();
         let scratch_inv = ifft.make_scratch_vec();
         Self {

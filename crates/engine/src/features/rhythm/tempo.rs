@@ -1,7 +1,6 @@
 //! The tempo estimate of one excerpt (librosa `feature.tempo`).
 
 use realfft::num_complex::Complex;
-use realfft::RealFftPlanner;
 
 use super::FRAME_RATE;
 use crate::dsp::{HOP, SR22};
@@ -58,9 +57,8 @@ pub(super) fn estimate_tempo(x: &[f64]) -> f64 {
     // scipy get_window('hann', 344, fftbins=True): periodic.
     let window = crate::dsp::hann(win);
 
-    let mut planner = RealFftPlanner::<f64>::new();
     let r2c = crate::dsp::rfft::plan_forward::<f64>(AC_FFT);
-    let c2r = planner.plan_fft_inverse(AC_FFT);
+    let c2r = crate::dsp::rfft::plan_inverse::<f64>(AC_FFT);
     let mut buf = r2c.make_input_vec();
     let mut spec = r2c.make_output_vec();
     let mut scratch_f = r2c.make_scratch_vec();
