@@ -396,17 +396,51 @@ mod avx {
         type F;
         const STEP: usize;
         fn half() -> Self;
+        /// `STEP / 2` complex values (one vector) from `p`.
+        ///
+        /// # Safety
+        /// AVX, and `p` points at `STEP / 2` complex values.
+        unsafe fn load_raw(p: *const Self::F) -> Self;
+        /// # Safety
+        /// AVX, and `p` points at room for `STEP / 2` complex values.
+        unsafe fn store_raw(p: *mut Self::F, v: Self);
+        /// The complex values of one vector in reverse order.
+        fn reverse(self) -> Self;
+        /// Two vectors of interleaved complex values as (real parts, imaginary parts).
+        fn split(x: Self, y: Self) -> [Self; 2];
+        /// The inverse of [`Bins::split`].
+        fn join(re: Self, im: Self) -> [Self; 2];
+
         /// `STEP` complex values from `p`, as (real parts, imaginary parts).
         ///
         /// # Safety
         /// AVX, and `p` points at `STEP` complex values.
-        unsafe fn load(p: *const Self::F) -> [Self; 2];
+        #[inline(always)]
+        unsafe fn load(p: *const Self::F) -> [Self; 2] {
+            Self::split(Self::load_raw(p), Self::load_raw(p.add(Self::STEP)))
+        }
         /// As [`Bins::load`], the values in reverse order.
-        unsafe fn load_rev(p: *const Self::F) -> [Self; 2];
+        #[inline(always)]
+        unsafe fn load_rev(p: *const Self::F) -> [Self; 2] {
+            Self::split(
+                Self::load_raw(p.add(Self::STEP)).reverse(),
+                Self::load_raw(p).reverse(),
+            )
+        }
         /// The inverse of [`Bins::load`].
-        unsafe fn store(p: *mut Self::F, v: [Self; 2]);
+        #[inline(always)]
+        unsafe fn store(p: *mut Self::F, [re, im]: [Self; 2]) {
+            let [x, y] = Self::join(re, im);
+            Self::store_raw(p, x);
+            Self::store_raw(p.add(Self::STEP), y);
+        }
         /// The inverse of [`Bins::load_rev`].
-        unsafe fn store_rev(p: *mut Self::F, v: [Self; 2]);
+        #[inline(always)]
+        unsafe fn store_rev(p: *mut Self::F, [re, im]: [Self; 2]) {
+            let [x, y] = Self::join(re, im);
+            Self::store_raw(p.add(Self::STEP), x.reverse());
+            Self::store_raw(p, y.reverse());
+        }
     }
 
     #[derive(Clone, Copy)]
@@ -459,54 +493,48 @@ mod avx {
         _mm256_set1_pd
     );
 
-    /// The four complex values of a vector in reverse order.
-    #[inline(always)]
-    unsafe fn reverse_ps(v: __m256) -> __m256 {
-        _mm256_permute_ps::<0b01_00_11_10>(_mm256_permute2f128_ps::<1>(v, v))
-    }
-
+    // The methods call AVX intrinsics: they are only reached from the AVX entry points below
+    // (SAFETY of every `unsafe` block here: AVX, and the pointers as each method's contract).
     impl Bins for F32x8 {
         type F = f32;
         const STEP: usize = 8;
 
         #[inline(always)]
         fn half() -> Self {
-            // SAFETY: AVX.
             F32x8(unsafe { _mm256_set1_ps(0.5) })
         }
-
+        #[inline(always)]
+        unsafe fn load_raw(p: *const f32) -> Self {
+            F32x8(_mm256_loadu_ps(p))
+        }
+        #[inline(always)]
+        unsafe fn store_raw(p: *mut f32, v: Self) {
+            _mm256_storeu_ps(p, v.0)
+        }
+        #[inline(always)]
+        fn reverse(self) -> Self {
+            F32x8(unsafe {
+                _mm256_permute_ps::<0b01_00_11_10>(_mm256_permute2f128_ps::<1>(self.0, self.0))
+            })
+        }
         // Lanes hold bins [0, 1, 4, 5 | 2, 3, 6, 7] of the step.
         #[inline(always)]
-        unsafe fn load(p: *const f32) -> [Self; 2] {
-            let (x, y) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
-            [
-                F32x8(_mm256_shuffle_ps::<0b10_00_10_00>(x, y)),
-                F32x8(_mm256_shuffle_ps::<0b11_01_11_01>(x, y)),
-            ]
+        fn split(x: Self, y: Self) -> [Self; 2] {
+            unsafe {
+                [
+                    F32x8(_mm256_shuffle_ps::<0b10_00_10_00>(x.0, y.0)),
+                    F32x8(_mm256_shuffle_ps::<0b11_01_11_01>(x.0, y.0)),
+                ]
+            }
         }
-
         #[inline(always)]
-        unsafe fn load_rev(p: *const f32) -> [Self; 2] {
-            let (x, y) = (
-                reverse_ps(_mm256_loadu_ps(p.add(8))),
-                reverse_ps(_mm256_loadu_ps(p)),
-            );
-            [
-                F32x8(_mm256_shuffle_ps::<0b10_00_10_00>(x, y)),
-                F32x8(_mm256_shuffle_ps::<0b11_01_11_01>(x, y)),
-            ]
-        }
-
-        #[inline(always)]
-        unsafe fn store(p: *mut f32, [re, im]: [Self; 2]) {
-            _mm256_storeu_ps(p, _mm256_unpacklo_ps(re.0, im.0));
-            _mm256_storeu_ps(p.add(8), _mm256_unpackhi_ps(re.0, im.0));
-        }
-
-        #[inline(always)]
-        unsafe fn store_rev(p: *mut f32, [re, im]: [Self; 2]) {
-            _mm256_storeu_ps(p.add(8), reverse_ps(_mm256_unpacklo_ps(re.0, im.0)));
-            _mm256_storeu_ps(p, reverse_ps(_mm256_unpackhi_ps(re.0, im.0)));
+        fn join(re: Self, im: Self) -> [Self; 2] {
+            unsafe {
+                [
+                    F32x8(_mm256_unpacklo_ps(re.0, im.0)),
+                    F32x8(_mm256_unpackhi_ps(re.0, im.0)),
+                ]
+            }
         }
     }
 
@@ -516,41 +544,38 @@ mod avx {
 
         #[inline(always)]
         fn half() -> Self {
-            // SAFETY: AVX.
             F64x4(unsafe { _mm256_set1_pd(0.5) })
         }
-
+        #[inline(always)]
+        unsafe fn load_raw(p: *const f64) -> Self {
+            F64x4(_mm256_loadu_pd(p))
+        }
+        #[inline(always)]
+        unsafe fn store_raw(p: *mut f64, v: Self) {
+            _mm256_storeu_pd(p, v.0)
+        }
+        #[inline(always)]
+        fn reverse(self) -> Self {
+            F64x4(unsafe { _mm256_permute2f128_pd::<1>(self.0, self.0) })
+        }
         // Lanes hold bins [0, 2 | 1, 3] of the step.
         #[inline(always)]
-        unsafe fn load(p: *const f64) -> [Self; 2] {
-            let (x, y) = (_mm256_loadu_pd(p), _mm256_loadu_pd(p.add(4)));
-            [
-                F64x4(_mm256_unpacklo_pd(x, y)),
-                F64x4(_mm256_unpackhi_pd(x, y)),
-            ]
+        fn split(x: Self, y: Self) -> [Self; 2] {
+            unsafe {
+                [
+                    F64x4(_mm256_unpacklo_pd(x.0, y.0)),
+                    F64x4(_mm256_unpackhi_pd(x.0, y.0)),
+                ]
+            }
         }
-
         #[inline(always)]
-        unsafe fn load_rev(p: *const f64) -> [Self; 2] {
-            let swap = |v: __m256d| _mm256_permute2f128_pd::<1>(v, v);
-            let (x, y) = (swap(_mm256_loadu_pd(p.add(4))), swap(_mm256_loadu_pd(p)));
-            [
-                F64x4(_mm256_unpacklo_pd(x, y)),
-                F64x4(_mm256_unpackhi_pd(x, y)),
-            ]
-        }
-
-        #[inline(always)]
-        unsafe fn store(p: *mut f64, [re, im]: [Self; 2]) {
-            _mm256_storeu_pd(p, _mm256_unpacklo_pd(re.0, im.0));
-            _mm256_storeu_pd(p.add(4), _mm256_unpackhi_pd(re.0, im.0));
-        }
-
-        #[inline(always)]
-        unsafe fn store_rev(p: *mut f64, [re, im]: [Self; 2]) {
-            let swap = |v: __m256d| _mm256_permute2f128_pd::<1>(v, v);
-            _mm256_storeu_pd(p.add(4), swap(_mm256_unpacklo_pd(re.0, im.0)));
-            _mm256_storeu_pd(p, swap(_mm256_unpackhi_pd(re.0, im.0)));
+        fn join(re: Self, im: Self) -> [Self; 2] {
+            unsafe {
+                [
+                    F64x4(_mm256_unpacklo_pd(re.0, im.0)),
+                    F64x4(_mm256_unpackhi_pd(re.0, im.0)),
+                ]
+            }
         }
     }
 
