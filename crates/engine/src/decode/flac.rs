@@ -761,13 +761,15 @@ impl<const N: usize> Predict for Lpc<N> {
         let Some((&newest, older)) = self.coeffs.split_last() else {
             return r;
         };
-        let mut sum = newest * i64::from(self.prev);
+        let mut sum = 0i64;
         // `i >= N`: the caller's partitions start at the order.
         if let Some(hist) = out.get(..i).and_then(<[i32]>::last_chunk::<N>) {
             for (&c, &h) in older.iter().zip(hist) {
                 sum = sum.wrapping_add(c * i64::from(h));
             }
         }
+        // The newest product last: only it waits for the previous sample.
+        let sum = sum.wrapping_add(newest * i64::from(self.prev));
         self.prev = r.wrapping_add((sum >> self.shift) as i32);
         self.prev
     }
