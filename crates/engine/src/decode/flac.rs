@@ -23,10 +23,11 @@
 //!   on the critical path). Its products are 64-bit: on x86-64 a scalar 64-bit multiply costs
 //!   what a 32-bit one does, and the result is exact for any input. (A 32-bit path where it
 //!   provably cannot overflow, as libFLAC has, gains nothing in scalar code, and the side channel
-//!   of ffmpeg's files, coefficients of 15 bits, fails the bound anyway.) Orders 5 to 8 (ffmpeg's
-//!   default is 8), when the processor has SSE4.1, take the products of the four oldest samples
-//!   in two `pmuldq` on a vector of them that shifts along sample by sample ([`LpcSse`]): fewer
-//!   instructions and no loads, the same 64-bit sums (flac_speed 0.90x).
+//!   of ffmpeg's files, coefficients of 15 bits, fails the bound anyway.) Orders 5 to 12 (ffmpeg's
+//!   default is 8, `flac -8` uses 12), when the processor has SSE4.1, take the products of all
+//!   but the four newest samples in `pmuldq` on vectors of them that shift along sample by
+//!   sample ([`LpcSse`]): fewer instructions and no loads, the same 64-bit sums (flac_speed
+//!   0.90x on order 8, 0.76x on order 12).
 //!
 //! Only the decoder is ours: symphonia's FLAC demuxer still finds the frames (one packet per
 //! frame, CRC-checked), times them and seeks. The output is identical, sample for sample, to
@@ -560,7 +561,7 @@ impl FlacDecoder {
 
 /// Reads one subframe of `frame_bps` (<= 32) bits into `out`: with BMI2 and LZCNT when the
 /// processor has them (shifts by any register, not only `cl`; a one-instruction count of leading
-/// zeros: measured 10 % faster on the whole decoder) and SSE4.1 (the LPC of orders 5 to 8, see
+/// zeros: measured 10 % faster on the whole decoder) and SSE4.1 (the LPC of orders 5 to 12, see
 /// [`LpcSse`]), else with baseline x86-64 instructions.
 fn read_subframe(bits: &mut Bits<'_>, frame_bps: u32, out: &mut [i32]) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
@@ -585,7 +586,7 @@ fn read_subframe_bmi(bits: &mut Bits<'_>, frame_bps: u32, out: &mut [i32]) -> Re
     read_subframe_any::<true>(bits, frame_bps, out)
 }
 
-/// One subframe; with `SSE` (the processor has SSE4.1), the LPC of orders 5 to 8 in
+/// One subframe; with `SSE` (the processor has SSE4.1), the LPC of orders 5 to 12 in
 /// [`LpcSse`].
 #[inline(always)]
 fn read_subframe_any<const SSE: bool>(
@@ -811,22 +812,23 @@ impl<const N: usize> Predict for Lpc<N> {
     }
 }
 
-/// The LPC filter of orders 5 to 8 with SSE4.1, exactly as [`Lpc`] computes it (64-bit products
-/// and sum), for fewer instructions: the products of the four oldest samples are two `pmuldq`
-/// (exact 32x32 -> 64-bit products) on a vector that holds those samples, shifted along one
-/// sample at a time (no loads, no coefficients in general registers); the four newest are
-/// scalar, in registers. A sample enters the vector four samples after it was restored, so the
-/// vector's latency stays off the critical path, which is the newest sample's product as in
-/// [`Lpc`]. Orders below 8 are order 8 with zero coefficients (the samples before the block are
-/// taken as zeros).
+/// The LPC filter of orders 5 to `4 V + 4` with SSE4.1 (`V` = 1 or 2: orders up to 8 or 12),
+/// exactly as [`Lpc`] computes it (64-bit products and sum), for fewer instructions: the
+/// products of the `4 V` oldest samples are `2 V` `pmuldq` (exact 32x32 -> 64-bit products) on
+/// `V` vectors that hold those samples, shifted along one sample at a time (no loads, no
+/// coefficients in general registers); the four newest are scalar, in registers. A sample
+/// enters the vectors four samples after it was restored, so their latency stays off the
+/// critical path, which is the newest sample's product as in [`Lpc`]. Lower orders are order
+/// `4 V + 4` with zero coefficients (the samples before the block are taken as zeros). (Three
+/// scalar samples and five in vectors measured 8 % slower.)
 #[cfg(target_arch = "x86_64")]
-struct LpcSse {
-    /// The samples `i - 8 .. i - 4` (32-bit lanes, oldest first).
-    old: std::arch::x86_64::__m128i,
-    /// The coefficients of the samples `i - 8` and `i - 6` (64-bit lanes).
-    even: std::arch::x86_64::__m128i,
-    /// The coefficients of the samples `i - 7` and `i - 5`.
-    odd: std::arch::x86_64::__m128i,
+struct LpcSse<const V: usize> {
+    /// The samples `i - 4 V - 4 .. i - 4`, four to a vector (32-bit lanes, oldest first).
+    old: [std::arch::x86_64::__m128i; V],
+    /// The coefficients of the 1st and 3rd samples of each vector (64-bit lanes).
+    even: [std::arch::x86_64::__m128i; V],
+    /// The coefficients of the 2nd and 4th.
+    odd: [std::arch::x86_64::__m128i; V],
     /// The coefficients of the samples `i - 4 .. i`, oldest first.
     coeffs: [i64; 4],
     /// The samples `i - 4 .. i`, oldest first.
@@ -835,49 +837,59 @@ struct LpcSse {
 }
 
 #[cfg(target_arch = "x86_64")]
-impl LpcSse {
-    /// For `order` (5..=8) coefficients, oldest sample's first, and the warm-up samples at the
-    /// start of `out`.
+impl<const V: usize> LpcSse<V> {
+    /// For `order` (up to `4 V + 4`, `V` <= 2) coefficients, oldest sample's first, and the
+    /// warm-up samples at the start of `out`.
     ///
     /// # Safety
     /// The processor must have SSE4.1 (`restore` uses it).
     #[inline(always)]
     unsafe fn new(coeffs: &[i64; 32], order: usize, shift: u32, out: &[i32]) -> Self {
-        use std::arch::x86_64::_mm_set_epi64x;
-        // The eight coefficients and samples before the first residual, oldest first; zeros
-        // before the order.
-        let mut c = [0i64; 8];
-        let mut h = [0i32; 8];
-        let pad = 8usize.saturating_sub(order);
-        for (j, (c, h)) in c.iter_mut().zip(h.iter_mut()).enumerate().skip(pad) {
-            *c = coeffs.get(j - pad).copied().unwrap_or(0);
-            *h = out.get(j - pad).copied().unwrap_or(0);
+        use std::arch::x86_64::{_mm_set_epi32, _mm_set_epi64x};
+        // The `4 V + 4` coefficients and samples before the first residual, oldest first;
+        // zeros before the order.
+        let taps = 4 * V + 4;
+        let mut c = [0i64; 12];
+        let mut h = [0i32; 12];
+        let pad = taps.saturating_sub(order);
+        for (j, (c, h)) in c.iter_mut().zip(h.iter_mut()).enumerate().take(taps) {
+            if let Some(k) = j.checked_sub(pad) {
+                *c = coeffs.get(k).copied().unwrap_or(0);
+                *h = out.get(k).copied().unwrap_or(0);
+            }
         }
+        let c = |j: usize| c.get(j).copied().unwrap_or(0);
+        let h = |j: usize| h.get(j).copied().unwrap_or(0);
         LpcSse {
-            old: std::arch::x86_64::_mm_set_epi32(h[3], h[2], h[1], h[0]),
-            even: _mm_set_epi64x(c[2], c[0]),
-            odd: _mm_set_epi64x(c[3], c[1]),
-            coeffs: [c[4], c[5], c[6], c[7]],
-            recent: [h[4], h[5], h[6], h[7]],
+            old: std::array::from_fn(|v| {
+                _mm_set_epi32(h(4 * v + 3), h(4 * v + 2), h(4 * v + 1), h(4 * v))
+            }),
+            even: std::array::from_fn(|v| _mm_set_epi64x(c(4 * v + 2), c(4 * v))),
+            odd: std::array::from_fn(|v| _mm_set_epi64x(c(4 * v + 3), c(4 * v + 1))),
+            coeffs: [c(taps - 4), c(taps - 3), c(taps - 2), c(taps - 1)],
+            recent: [h(taps - 4), h(taps - 3), h(taps - 2), h(taps - 1)],
             shift,
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-impl Predict for LpcSse {
+impl<const V: usize> Predict for LpcSse<V> {
     #[inline(always)]
     fn restore(&mut self, _: &[i32], _: usize, r: i32) -> i32 {
         use std::arch::x86_64::*;
+        let [h4, h3, h2, h1] = self.recent;
         // SAFETY: an `LpcSse` exists only on a processor with SSE4.1 (see `new`).
         let older = unsafe {
-            let even = _mm_mul_epi32(self.old, self.even);
-            let odd = _mm_mul_epi32(_mm_srli_epi64::<32>(self.old), self.odd);
-            let v = _mm_add_epi64(even, odd);
+            let mut v = _mm_setzero_si128();
+            for ((&old, &even), &odd) in self.old.iter().zip(&self.even).zip(&self.odd) {
+                let e = _mm_mul_epi32(old, even);
+                let o = _mm_mul_epi32(_mm_srli_epi64::<32>(old), odd);
+                v = _mm_add_epi64(v, _mm_add_epi64(e, o));
+            }
             _mm_cvtsi128_si64(_mm_add_epi64(v, _mm_unpackhi_epi64(v, v)))
         };
         let [c4, c3, c2, c1] = self.coeffs;
-        let [h4, h3, h2, h1] = self.recent;
         let sum = older
             .wrapping_add(c4 * i64::from(h4))
             .wrapping_add(c3 * i64::from(h3))
@@ -885,8 +897,16 @@ impl Predict for LpcSse {
         // The newest product last: only it waits for the previous sample.
         let sum = sum.wrapping_add(c1 * i64::from(h1));
         let s = r.wrapping_add((sum >> self.shift) as i32);
+        // Each vector takes the oldest sample of the next, the last one `i - 4`.
         // SAFETY: as above (SSSE3 comes with SSE4.1).
-        self.old = unsafe { _mm_alignr_epi8::<4>(_mm_cvtsi32_si128(h4), self.old) };
+        unsafe {
+            let mut next = _mm_cvtsi32_si128(h4);
+            for old in self.old.iter_mut().rev() {
+                let shifted = _mm_alignr_epi8::<4>(next, *old);
+                next = *old;
+                *old = shifted;
+            }
+        }
         self.recent = [h3, h2, h1, s];
         s
     }
@@ -902,11 +922,16 @@ fn lpc<const SSE: bool>(
     out: &mut [i32],
 ) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
-    if SSE && (5..=8).contains(&order) {
+    if SSE && (5..=12).contains(&order) {
         // SAFETY: `SSE` is true only in `read_subframe_bmi`, called when the processor has
         // SSE4.1.
-        let mut p = unsafe { LpcSse::new(coeffs, order, shift, out) };
-        return read_residual(bits, order, out, &mut p);
+        return if order <= 8 {
+            let mut p = unsafe { LpcSse::<1>::new(coeffs, order, shift, out) };
+            read_residual(bits, order, out, &mut p)
+        } else {
+            let mut p = unsafe { LpcSse::<2>::new(coeffs, order, shift, out) };
+            read_residual(bits, order, out, &mut p)
+        };
     }
     macro_rules! dispatch {
         ($($n:literal)*) => {
