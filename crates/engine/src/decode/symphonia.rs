@@ -140,15 +140,23 @@ impl SymphoniaSource {
                 ))
             }
         };
-        // symphonia's own codecs plus ours (see `codecs`).
-        let decoder = super::codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| {
-                Failure::new(
-                    ErrorClass::UnsupportedCodec,
-                    format!("no symphonia decoder for this codec: {e}"),
-                )
-            })?;
+        // symphonia's own codecs plus ours (see `codecs`). FLAC frames from symphonia's FLAC
+        // demuxer had their CRC checked there: our decoder does not check them again.
+        let from_flac_reader = reader.format_info().format
+            == symphonia::core::formats::well_known::FORMAT_ID_FLAC
+            && params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_FLAC;
+        let decoder: Result<Box<dyn AudioDecoder>, SymError> = if from_flac_reader {
+            super::flac::FlacDecoder::try_new_for_flac_reader(&params)
+                .map(|d| Box::new(d) as Box<dyn AudioDecoder>)
+        } else {
+            super::codecs().make_audio_decoder(&params, &AudioDecoderOptions::default())
+        };
+        let decoder = decoder.map_err(|e| {
+            Failure::new(
+                ErrorClass::UnsupportedCodec,
+                format!("no symphonia decoder for this codec: {e}"),
+            )
+        })?;
         let codec = decoder.codec_info().short_name.to_string();
         // Opus in other containers (MKV, MP4) states its delay and timing its own way, which only
         // the Ogg path here has been checked against: ffmpeg decodes those.
