@@ -17,6 +17,8 @@ mod analyze;
 pub mod decode;
 pub mod dsp;
 pub mod features;
+#[cfg(test)]
+mod test_rng;
 
 pub use analyze::{
     analyze_file, analyze_file_guarded, analyze_pcm, analyze_source, decode_file, DecodeStats,

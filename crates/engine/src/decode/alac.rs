@@ -1263,34 +1263,23 @@ pub mod oracle {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// xorshift: deterministic test data.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 16) as u32
-        }
-    }
+    use crate::test_rng::XorShift;
 
     /// Residual-like data: mostly small, some large, some extreme values (as corrupt data gives).
-    fn data(rng: &mut Rng, n: usize, bps: u32) -> Vec<i32> {
+    fn data(rng: &mut XorShift, n: usize, bps: u32) -> Vec<i32> {
         (0..n)
-            .map(|_| match rng.next() % 16 {
-                0 => rng.next() as i32,
+            .map(|_| match rng.next_u32() % 16 {
+                0 => rng.next_u32() as i32,
                 1 => i32::MIN,
                 2 => 0,
-                3..=5 => (rng.next() as i32) >> (33 - bps.min(32)).min(31),
-                _ => (rng.next() as i32) >> 22,
+                3..=5 => (rng.next_u32() as i32) >> (33 - bps.min(32)).min(31),
+                _ => (rng.next_u32() as i32) >> 22,
             })
             .collect()
     }
 
-    fn coefs(rng: &mut Rng) -> [i32; 32] {
-        std::array::from_fn(|_| (rng.next() as i32) >> 18)
+    fn coefs(rng: &mut XorShift) -> [i32; 32] {
+        std::array::from_fn(|_| (rng.next_u32() as i32) >> 18)
     }
 
     /// The AVX2 predictors (one channel, and a pair of any two orders) give the scalar one's
@@ -1301,13 +1290,13 @@ mod tests {
         if !fast_cpu() {
             return;
         }
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = XorShift::new(1);
         macro_rules! check {
             ($($n:literal)*) => {$(
                 for round in 0..60 {
                     let bps = [17, 24, 32, 16][round % 4];
                     let clip = 32 - bps;
-                    let shift = rng.next() % 16;
+                    let shift = rng.next_u32() % 16;
                     let n = [4096, 9, 10, 1000][round % 4];
                     let c = coefs(&mut rng);
                     let input = data(&mut rng, n, bps);
@@ -1318,10 +1307,10 @@ mod tests {
                     unsafe { avx2::lpc::<$n>(&mut b, &c, shift, clip) };
                     assert_eq!(a, b, "order {} round {round}", $n);
                     // Paired with another order and another length.
-                    let o1 = 2 + (rng.next() % 7) as usize;
+                    let o1 = 2 + (rng.next_u32() % 7) as usize;
                     let n1 = if round % 3 == 0 { n / 2 + 1 } else { n };
                     let c1 = coefs(&mut rng);
-                    let shift1 = rng.next() % 16;
+                    let shift1 = rng.next_u32() % 16;
                     let in1 = data(&mut rng, n1, bps);
                     let mut x0 = input.clone();
                     let mut x1 = in1.clone();

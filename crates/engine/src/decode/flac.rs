@@ -1251,6 +1251,7 @@ impl RegisterableAudioDecoder for FlacDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::XorShift;
 
     #[test]
     fn bit_reader_reads_fields_and_unary() {
@@ -1396,21 +1397,9 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        /// A number of `bits` (1..=32) bits, two's complement.
-        fn signed(&mut self, bits: u32) -> i32 {
-            sign_extend(self.next() as u32, bits)
-        }
+    /// A number of `bits` (1..=32) bits, two's complement.
+    fn signed(rng: &mut XorShift, bits: u32) -> i32 {
+        sign_extend(rng.next_u64() as u32, bits)
     }
 
     /// An LPC subframe: `coeffs` newest sample's first, `order` warm-up samples of `bps` bits,
@@ -1506,28 +1495,28 @@ mod tests {
 
     #[test]
     fn lpc_paths_match_the_reference() {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = XorShift::new(1);
         for round in 0..640 {
             let order = 1 + round % 32;
-            let n = order + 16 + (rng.next() % 200) as usize;
-            let precision = 1 + (rng.next() % 15) as u32;
-            let shift = (rng.next() % 16) as u32;
-            let coeffs: Vec<i32> = (0..order).map(|_| rng.signed(precision)).collect();
+            let n = order + 16 + (rng.next_u64() % 200) as usize;
+            let precision = 1 + (rng.next_u64() % 15) as u32;
+            let shift = (rng.next_u64() % 16) as u32;
+            let coeffs: Vec<i32> = (0..order).map(|_| signed(&mut rng, precision)).collect();
             // Samples of every width, 32 bits included: far outside what the coefficients'
             // precision and the order allow a 32-bit sum of products.
             let bps = [8, 16, 17, 24, 32][round % 5];
-            let warm: Vec<i32> = (0..order).map(|_| rng.signed(bps)).collect();
+            let warm: Vec<i32> = (0..order).map(|_| signed(&mut rng, bps)).collect();
             let (rice, width) = if round.is_multiple_of(3) {
-                (None, 1 + (rng.next() % 31) as u32)
+                (None, 1 + (rng.next_u64() % 31) as u32)
             } else {
-                (Some((rng.next() % 15) as u32), 0)
+                (Some((rng.next_u64() % 15) as u32), 0)
             };
             let residuals: Vec<i32> = (order..n)
                 .map(|_| match rice {
                     // Mostly near the parameter, now and then a long unary run.
-                    Some(k) if rng.next().is_multiple_of(16) => rng.signed(k + 6),
-                    Some(k) => rng.signed(k + 1),
-                    None => rng.signed(width),
+                    Some(k) if rng.next_u64().is_multiple_of(16) => signed(&mut rng, k + 6),
+                    Some(k) => signed(&mut rng, k + 1),
+                    None => signed(&mut rng, width),
                 })
                 .collect();
             let case = LpcCase {

@@ -576,6 +576,7 @@ fn interleave_stereo_i32(left: &[i32], right: &[i32], out: &mut Vec<f32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::XorShift;
     use symphonia::core::audio::{AudioBuffer, AudioMut, AudioSpec, Channels, Position};
 
     fn buffer(planes: &[Vec<i32>]) -> AudioBuffer<i32> {
@@ -598,8 +599,8 @@ mod tests {
 
     /// Every class of i32: the extremes, powers of two, 16- and 24-bit samples shifted up as
     /// the decoders give them, and values that round when made `f32`.
-    fn samples(n: usize, seed: u32) -> Vec<i32> {
-        let mut state = seed | 1;
+    fn samples(n: usize, seed: u64) -> Vec<i32> {
+        let mut rng = XorShift::new(seed);
         let mut v = vec![
             i32::MIN,
             i32::MAX,
@@ -611,13 +612,11 @@ mod tests {
             0x7fff << 16,
         ];
         v.extend((0..n).map(|i| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
+            let s = rng.next_u32() as i32;
             match i % 3 {
-                0 => state as i32,
-                1 => (state as i32 >> 16) << 16,
-                _ => (state as i32 >> 8) << 8,
+                0 => s,
+                1 => (s >> 16) << 16,
+                _ => (s >> 8) << 8,
             }
         }));
         v

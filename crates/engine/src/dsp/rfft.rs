@@ -645,19 +645,13 @@ mod avx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::XorShift;
     use realfft::RealFftPlanner;
 
     /// A deterministic signal with every bin busy.
     fn signal<T: FftNum>(len: usize, seed: u64) -> Vec<T> {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                float((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
-            })
-            .collect()
+        let mut rng = XorShift::new(seed);
+        (0..len).map(|_| float(rng.unit())).collect()
     }
 
     /// Exact comparison: each value's debug form is its shortest round-trip decimal, distinct
