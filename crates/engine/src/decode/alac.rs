@@ -37,16 +37,12 @@
 
 use symphonia::core::audio::{
     layouts, AsGenericAudioBufferRef, AudioBuffer, AudioMut, AudioSpec, Channels,
-    GenericAudioBufferRef,
 };
 use symphonia::core::codecs::audio::well_known::CODEC_ID_ALAC;
-use symphonia::core::codecs::audio::{
-    AudioCodecParameters, AudioDecoder, AudioDecoderOptions, FinalizeResult,
-};
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::codecs::registry::{RegisterableAudioDecoder, SupportedAudioCodec};
 use symphonia::core::codecs::CodecInfo;
 use symphonia::core::errors::{decode_error, unsupported_error, Result};
-use symphonia::core::packet::PacketRef;
 
 const TAG_SCE: u32 = 0;
 const TAG_CPE: u32 = 1;
@@ -1041,35 +1037,7 @@ fn decode_element_impl(
     Ok(n)
 }
 
-impl AudioDecoder for AlacDecoder {
-    fn reset(&mut self) {}
-
-    fn codec_info(&self) -> &CodecInfo {
-        &Self::supported_codecs()[0].info
-    }
-
-    fn codec_params(&self) -> &AudioCodecParameters {
-        &self.params
-    }
-
-    fn decode_ref(&mut self, packet: &PacketRef<'_>) -> Result<GenericAudioBufferRef<'_>> {
-        match self.decode_inner(packet.data) {
-            Ok(()) => Ok(self.buf.as_generic_audio_buffer_ref()),
-            Err(e) => {
-                self.buf.clear();
-                Err(e)
-            }
-        }
-    }
-
-    fn finalize(&mut self) -> FinalizeResult {
-        FinalizeResult::default()
-    }
-
-    fn last_decoded(&self) -> GenericAudioBufferRef<'_> {
-        self.buf.as_generic_audio_buffer_ref()
-    }
-}
+frame_decoder!(AlacDecoder);
 
 impl RegisterableAudioDecoder for AlacDecoder {
     fn try_registry_new(

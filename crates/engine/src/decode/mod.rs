@@ -3,6 +3,47 @@
 //! subprocess when symphonia cannot open the file ([`open`]) or fails before it has produced
 //! any audio ([`decode_with`]).
 
+/// symphonia's `AudioDecoder` for a frame decoder of our own that keeps nothing from one packet
+/// to the next (FLAC, ALAC): the type has `params: AudioCodecParameters`, `buf: AudioBuffer<i32>`
+/// and `decode_inner(&mut self, &[u8]) -> symphonia Result<()>`; its codec is the first of its
+/// `supported_codecs`. A packet that fails leaves an empty buffer, not the previous one.
+macro_rules! frame_decoder {
+    ($t:ty) => {
+        impl ::symphonia::core::codecs::audio::AudioDecoder for $t {
+            fn reset(&mut self) {}
+
+            fn codec_info(&self) -> &::symphonia::core::codecs::CodecInfo {
+                &<Self as ::symphonia::core::codecs::registry::RegisterableAudioDecoder>::supported_codecs()[0].info
+            }
+
+            fn codec_params(&self) -> &::symphonia::core::codecs::audio::AudioCodecParameters {
+                &self.params
+            }
+
+            fn decode_ref(
+                &mut self,
+                packet: &::symphonia::core::packet::PacketRef<'_>,
+            ) -> ::symphonia::core::errors::Result<::symphonia::core::audio::GenericAudioBufferRef<'_>> {
+                match self.decode_inner(packet.data) {
+                    Ok(()) => Ok(self.buf.as_generic_audio_buffer_ref()),
+                    Err(e) => {
+                        self.buf.clear();
+                        Err(e)
+                    }
+                }
+            }
+
+            fn finalize(&mut self) -> ::symphonia::core::codecs::audio::FinalizeResult {
+                ::symphonia::core::codecs::audio::FinalizeResult::default()
+            }
+
+            fn last_decoded(&self) -> ::symphonia::core::audio::GenericAudioBufferRef<'_> {
+                self.buf.as_generic_audio_buffer_ref()
+            }
+        }
+    };
+}
+
 pub mod alac;
 mod ffmpeg;
 pub mod flac;
