@@ -652,21 +652,9 @@ fn read_subframe_any<const SSE: bool>(
             for s in out.iter_mut().take(order) {
                 *s = bits.signed(bps);
             }
-            let precision = bits.bits(4) + 1;
-            if precision > 15 {
-                return decode_error("flac: qlp precision set to reserved value");
-            }
-            let shift = bits.signed(5);
-            if shift < 0 {
-                return unsupported_error("flac: lpc shifts less than 0 are not supported");
-            }
-            // Coefficients in the order they apply: the oldest sample's first.
-            let mut coeffs = [0i64; 32];
-            for c in coeffs.iter_mut().take(order).rev() {
-                *c = i64::from(bits.signed(precision));
-            }
+            let (coeffs, shift) = lpc_params(bits, order)?;
             bits.check()?;
-            lpc::<SSE>(bits, &coeffs, order, shift as u32, out)?;
+            lpc::<SSE>(bits, &coeffs, order, shift, out)?;
         }
         _ => return decode_error("flac: subframe type set to reserved value"),
     }
@@ -1097,6 +1085,25 @@ fn rice<P: Predict>(
 }
 
 /// Reads a 33-bit side subframe (of a 32-bit stream) into `wide`, in 64-bit arithmetic.
+/// An LPC subframe's quantised coefficients, read after its `order` warm-up samples, in the
+/// order they apply (the oldest sample's first; the rest of the array is zero), and its shift.
+#[inline]
+fn lpc_params(bits: &mut Bits<'_>, order: usize) -> Result<([i64; 32], u32)> {
+    let precision = bits.bits(4) + 1;
+    if precision > 15 {
+        return decode_error("flac: qlp precision set to reserved value");
+    }
+    let shift = bits.signed(5);
+    if shift < 0 {
+        return unsupported_error("flac: lpc shifts less than 0 are not supported");
+    }
+    let mut coeffs = [0i64; 32];
+    for c in coeffs.iter_mut().take(order).rev() {
+        *c = i64::from(bits.signed(precision));
+    }
+    Ok((coeffs, shift.unsigned_abs()))
+}
+
 fn read_wide(bits: &mut Bits<'_>, wide: &mut Vec<i64>, len: usize) -> Result<()> {
     wide.clear();
     wide.resize(len, 0);
@@ -1135,7 +1142,7 @@ fn read_wide(bits: &mut Bits<'_>, wide: &mut Vec<i64>, len: usize) -> Result<()>
             for s in wide.iter_mut().take(order) {
                 *s = read(bits);
             }
-            let (coeffs, shift): (Vec<i64>, u32) = if fixed {
+            let (coeffs, shift) = if fixed {
                 let c: &[i64] = match order {
                     0 => &[],
                     1 => &[1],
@@ -1143,27 +1150,17 @@ fn read_wide(bits: &mut Bits<'_>, wide: &mut Vec<i64>, len: usize) -> Result<()>
                     3 => &[1, -3, 3],
                     _ => &[-1, 4, -6, 4],
                 };
-                (c.to_vec(), 0)
+                let mut coeffs = [0i64; 32];
+                coeffs[..order].copy_from_slice(c);
+                (coeffs, 0)
             } else {
-                let precision = bits.bits(4) + 1;
-                if precision > 15 {
-                    return decode_error("flac: qlp precision set to reserved value");
-                }
-                let shift = bits.signed(5);
-                if shift < 0 {
-                    return unsupported_error("flac: lpc shifts less than 0 are not supported");
-                }
-                let mut c = vec![0i64; order];
-                for x in c.iter_mut().rev() {
-                    *x = i64::from(bits.signed(precision));
-                }
-                (c, shift as u32)
+                lpc_params(bits, order)?
             };
             bits.check()?;
             read_residual(bits, order, &mut residual, &mut Fixed0)?;
             for i in order..len {
                 let hist = wide.get(i - order..i).unwrap_or_default();
-                let sum = coeffs
+                let sum = coeffs[..order]
                     .iter()
                     .zip(hist)
                     .fold(0i64, |a, (&c, &s)| a.wrapping_add(c.wrapping_mul(s)));
@@ -1259,6 +1256,24 @@ mod tests {
     /// A 32-bit stereo stream of 16 samples, one frame of the given channel code whose two
     /// subframes are verbatim, the second (or first, right-side) of `side_width` bits.
     fn frame_32bit(code: u64, first: &[i64], second: &[i64], widths: (u32, u32)) -> Vec<u8> {
+        frame_32bit_of(
+            code,
+            [
+                &|w: &mut Writer| verbatim(w, first, widths.0),
+                &|w: &mut Writer| verbatim(w, second, widths.1),
+            ],
+        )
+    }
+
+    fn verbatim(w: &mut Writer, samples: &[i64], width: u32) {
+        w.put(0x02, 8); // verbatim, no wasted bits
+        for &s in samples {
+            w.put(s as u64 & ((1u64 << width) - 1), width);
+        }
+    }
+
+    /// The frame of [`frame_32bit`] with subframes written by the given functions.
+    fn frame_32bit_of(code: u64, subframes: [&dyn Fn(&mut Writer); 2]) -> Vec<u8> {
         let mut w = Writer {
             bytes: Vec::new(),
             bits: 0,
@@ -1273,11 +1288,8 @@ mod tests {
         w.put(15, 8); // 16 samples
         let crc = crc8(&w.bytes);
         w.put(u64::from(crc), 8);
-        for (samples, width) in [(first, widths.0), (second, widths.1)] {
-            w.put(0x02, 8); // verbatim, no wasted bits
-            for &s in samples {
-                w.put(s as u64 & ((1u64 << width) - 1), width);
-            }
+        for subframe in subframes {
+            subframe(&mut w);
         }
         w.bits = w.bits.next_multiple_of(8);
         let crc = crc16(&w.bytes);
@@ -1354,6 +1366,61 @@ mod tests {
                 .collect();
             assert_eq!(l, left, "{name}");
             assert_eq!(r, right, "{name}");
+        }
+    }
+
+    #[test]
+    fn predicted_side_channels_of_33_bits() {
+        // A side channel that needs 33 bits and a constant second difference (-6), so fixed
+        // order 2 and LPC order 2 (2 * s[i-1] - s[i-2], as (4, -2) >> 1) leave residuals of -6.
+        let side: Vec<i64> = (0..16i64).map(|i| 4_000_000_000 - 3 * i * i).collect();
+        let right: Vec<i64> = (0..16i64).map(|i| i64::from(i32::MIN) + 5 * i).collect();
+        let left: Vec<i64> = right.iter().zip(&side).map(|(r, s)| r + s).collect();
+        // Header, the two warm-up samples of 33 bits, the LPC parameters if any, then one
+        // partition of 14 residuals escaped to 5 raw bits each.
+        let warm = &side[..2];
+        let predicted = |kind: u64, lpc: bool| {
+            move |w: &mut Writer| {
+                w.put(kind << 1, 8);
+                for &s in warm {
+                    w.put(s as u64 & ((1u64 << 33) - 1), 33);
+                }
+                if lpc {
+                    w.put(4 - 1, 4); // precision 4
+                    w.put(1, 5); // shift 1
+                    w.put(4, 4); // the newest sample's coefficient first
+                    w.put((-2i64) as u64 & 0xf, 4);
+                }
+                w.put(0, 2); // Rice, 4-bit parameters
+                w.put(0, 4); // one partition
+                w.put(0xf, 4); // escaped
+                w.put(5, 5);
+                for _ in 2..16 {
+                    w.put((-6i64) as u64 & 0x1f, 5);
+                }
+            }
+        };
+        let mut dec = decoder_32bit();
+        for (name, kind, lpc) in [("fixed", 0x0a, false), ("lpc", 0x21, true)] {
+            let frame = frame_32bit_of(
+                0x8,
+                [
+                    &|w: &mut Writer| verbatim(w, &left, 32),
+                    &predicted(kind, lpc),
+                ],
+            );
+            dec.decode_inner(&frame)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            for (ch, want) in [(0, &left), (1, &right)] {
+                let got: Vec<i64> = dec
+                    .buf
+                    .plane_mut(ch)
+                    .unwrap()
+                    .iter()
+                    .map(|&s| i64::from(s))
+                    .collect();
+                assert_eq!(&got, want, "{name}, channel {ch}");
+            }
         }
     }
 

@@ -62,9 +62,11 @@ fn twiddle<T: FftNum>(k: usize, len: usize) -> Complex<T> {
     Complex::new(float(angle.cos()), float(angle.sin()))
 }
 
-/// `v` as `T` (every `FftNum` here is `f32` or `f64`, which convert from any `f64`).
+/// `v` as `T`: a twiddle in [-1, 1] or 0.5, never input data. Every `FftNum` here is `f32` or
+/// `f64`, which convert from any finite `f64`; a type that could not would give wrong spectra,
+/// so it stops here rather than using a stand-in value.
 fn float<T: FftNum>(v: f64) -> T {
-    T::from_f64(v).unwrap_or_else(T::zero)
+    T::from_f64(v).expect("f32 and f64 convert from any finite f64")
 }
 
 /// Twiddles `1..len / 4` (rounded up), as realfft numbers them.
