@@ -77,10 +77,16 @@ trait Pair: Copy {
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
-    /// `self · a + c`.
-    fn mul_add(self, a: Self, c: Self) -> Self;
-    /// `c − self · a`.
-    fn neg_mul_add(self, a: Self, c: Self) -> Self;
+    /// `self · a + c`, rounded twice unless the type fuses it.
+    #[inline(always)]
+    fn mul_add(self, a: Self, c: Self) -> Self {
+        c.add(self.mul(a))
+    }
+    /// `c − self · a`, rounded twice unless the type fuses it.
+    #[inline(always)]
+    fn neg_mul_add(self, a: Self, c: Self) -> Self {
+        c.sub(self.mul(a))
+    }
     fn lanes(self) -> [f64; 2];
 }
 
@@ -108,14 +114,6 @@ impl Pair for PortablePair {
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
         PortablePair([self.0[0] * o.0[0], self.0[1] * o.0[1]])
-    }
-    #[inline(always)]
-    fn mul_add(self, a: Self, c: Self) -> Self {
-        c.add(self.mul(a))
-    }
-    #[inline(always)]
-    fn neg_mul_add(self, a: Self, c: Self) -> Self {
-        c.sub(self.mul(a))
     }
     #[inline(always)]
     fn lanes(self) -> [f64; 2] {
@@ -150,14 +148,6 @@ impl Pair for Sse2Pair {
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
         Sse2Pair(unsafe { std::arch::x86_64::_mm_mul_pd(self.0, o.0) })
-    }
-    #[inline(always)]
-    fn mul_add(self, a: Self, c: Self) -> Self {
-        c.add(self.mul(a))
-    }
-    #[inline(always)]
-    fn neg_mul_add(self, a: Self, c: Self) -> Self {
-        c.sub(self.mul(a))
     }
     #[inline(always)]
     fn lanes(self) -> [f64; 2] {
