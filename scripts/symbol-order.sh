@@ -6,7 +6,7 @@
 # analysis maps about 1.5 MB of code instead of 64 KB windows scattered over 12 MB (README,
 # "Speed": peak RSS).
 #
-#   scripts/symbol-order.sh            (needs valgrind, ffmpeg, python3; takes about 2 minutes)
+#   scripts/symbol-order.sh            (needs valgrind, ffmpeg, python3; about 5 minutes on 2 cores)
 #
 # Symbol names carry hashes that change with the compiler version, the dependencies' versions
 # and the code of each function: run it again after a toolchain or dependency upgrade, or after

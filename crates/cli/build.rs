@@ -46,6 +46,8 @@ fn links_with_lld() -> bool {
     if env::var_os("RUSTC_LINKER").is_some() {
         return false;
     }
+    // Any flag naming a linker or its features (`-Clinker=`, `-Clinker-flavor=`,
+    // `-Clinker-features=`, `-Clink-arg=-fuse-ld=...`); a false alarm only costs the layout.
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     if flags.contains("linker") || flags.contains("fuse-ld") {
         return false;

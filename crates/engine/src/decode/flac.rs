@@ -1084,7 +1084,6 @@ fn rice<P: Predict>(
     Ok(())
 }
 
-/// Reads a 33-bit side subframe (of a 32-bit stream) into `wide`, in 64-bit arithmetic.
 /// An LPC subframe's quantised coefficients, read after its `order` warm-up samples, in the
 /// order they apply (the oldest sample's first; the rest of the array is zero), and its shift.
 #[inline]
@@ -1104,6 +1103,7 @@ fn lpc_params(bits: &mut Bits<'_>, order: usize) -> Result<([i64; 32], u32)> {
     Ok((coeffs, shift.unsigned_abs()))
 }
 
+/// Reads a 33-bit side subframe (of a 32-bit stream) into `wide`, in 64-bit arithmetic.
 fn read_wide(bits: &mut Bits<'_>, wide: &mut Vec<i64>, len: usize) -> Result<()> {
     wide.clear();
     wide.resize(len, 0);
