@@ -51,8 +51,12 @@ gen 20 "$music/h.aiff" -c:a pcm_s16be
 n=0
 trace() { # callgrind one command (and the worker processes it starts)
   n=$((n + 1))
-  valgrind -q --tool=callgrind --demangle=no --trace-children=yes \
-    --callgrind-out-file="$work/cg/$(printf %03d $n).%p" "$bin" "$@" >/dev/null 2>&1
+  if ! valgrind -q --tool=callgrind --demangle=no --trace-children=yes \
+    --callgrind-out-file="$work/cg/$(printf %03d $n).%p" "$bin" "$@" >"$work/trace.log" 2>&1; then
+    echo "symbol-order.sh: 'sonoprint $*' failed under callgrind:" >&2
+    tail -n 20 "$work/trace.log" >&2
+    exit 1
+  fi
 }
 trace analyze --full "$work/long.flac"
 for f in "$music"/*; do
